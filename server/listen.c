@@ -1,0 +1,405 @@
+/*
+ * server/listen.c: rep0 endpoints and the lanes' thread pools.
+ *
+ * Each endpoint owns C contexts on one rep0 socket, each with a receive
+ * and a send aio.  Frames are received by aio callbacks (the fastest way
+ * nng serves); a request whose handler does no I/O (Health) is answered
+ * right there, others are queued to their lane's pool, whose threads each
+ * own one store connection, and answered from that thread.  Slow work
+ * (bcrypt) has its own small, low-priority pool, so it never holds the
+ * threads that serve quick calls.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "srv_int.h"
+
+#include <nng/protocol/reqrep0/rep.h>
+
+struct srv_ctx {
+	struct srv_endpoint *ep;
+	nng_ctx ctx;
+	nng_aio *recv_aio;
+	nng_aio *send_aio;
+	struct srv_req req;
+	struct srv_ctx *next;	/* pool queue link */
+};
+
+struct srv_endpoint {
+	struct srv *srv;
+	const struct srv_table *table;
+	nng_socket sock;
+	bool sock_open;
+	size_t nctx;
+	struct srv_ctx *ctxs;
+	pthread_mutex_t mu;
+	pthread_cond_t idle;	/* signalled when busy drops */
+	size_t busy;		/* contexts holding a request */
+	bool stopping;
+};
+
+struct srv_pool {
+	struct srv *srv;
+	enum srv_lane lane;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct srv_ctx *head, *tail;
+	bool stop;
+	size_t nthreads;
+	pthread_t *threads;
+};
+
+static void ctx_send(struct srv_ctx *c, nng_msg *reply);
+
+static void
+ctx_rearm(struct srv_ctx *c)
+{
+	struct srv_endpoint *ep = c->ep;
+
+	pthread_mutex_lock(&ep->mu);
+	ep->busy--;
+	if (ep->stopping) {
+		pthread_cond_broadcast(&ep->idle);
+		pthread_mutex_unlock(&ep->mu);
+		return;
+	}
+	nng_ctx_recv(c->ctx, c->recv_aio);
+	pthread_mutex_unlock(&ep->mu);
+}
+
+static void
+pool_push(struct srv_pool *p, struct srv_ctx *c)
+{
+	pthread_mutex_lock(&p->mu);
+	c->next = NULL;
+	if (p->tail != NULL)
+		p->tail->next = c;
+	else
+		p->head = c;
+	p->tail = c;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void
+recv_cb(void *arg)
+{
+	struct srv_ctx *c = arg;
+	struct srv_endpoint *ep = c->ep;
+	nng_msg *msg, *reply = NULL;
+	enum srv_lane lane;
+	int rv = nng_aio_result(c->recv_aio);
+
+	pthread_mutex_lock(&ep->mu);
+	if (rv != 0) {
+		bool again = !ep->stopping && rv != NNG_ECLOSED &&
+		    rv != NNG_ECANCELED;
+
+		if (again)
+			nng_ctx_recv(c->ctx, c->recv_aio);
+		else
+			pthread_cond_broadcast(&ep->idle);
+		pthread_mutex_unlock(&ep->mu);
+		return;
+	}
+	ep->busy++;
+	pthread_mutex_unlock(&ep->mu);
+
+	msg = nng_aio_get_msg(c->recv_aio);
+	srv_dispatch_prepare(ep->srv, ep->table, msg, &c->req);
+	nng_msg_free(msg);
+	lane = srv_req_lane(&c->req);
+	if (lane == SRV_LANE_INLINE || ep->srv->pools[lane] == NULL) {
+		srv_dispatch_run(ep->srv, &c->req, NULL, &reply);
+		ctx_send(c, reply);
+		return;
+	}
+	pool_push(ep->srv->pools[lane], c);
+}
+
+static void
+ctx_send(struct srv_ctx *c, nng_msg *reply)
+{
+	srv_req_fini(&c->req);
+	if (reply == NULL) {	/* out of memory: the client times out */
+		ctx_rearm(c);
+		return;
+	}
+	nng_aio_set_msg(c->send_aio, reply);
+	nng_ctx_send(c->ctx, c->send_aio);
+}
+
+static void
+send_cb(void *arg)
+{
+	struct srv_ctx *c = arg;
+
+	if (nng_aio_result(c->send_aio) != 0)
+		nng_msg_free(nng_aio_get_msg(c->send_aio));
+	ctx_rearm(c);
+}
+
+/* ---- pools ---------------------------------------------------------------- */
+
+static void *
+pool_main(void *arg)
+{
+	struct srv_pool *p = arg;
+	store_conn *db = NULL;
+
+	if (p->lane == SRV_LANE_SLOW)	/* bcrypt yields to quick calls */
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+	if (store_open(p->srv->cfg.database_url, &db) < 0)
+		db = NULL;	/* calls answer UNAVAILABLE */
+	for (;;) {
+		struct srv_ctx *c;
+		nng_msg *reply = NULL;
+
+		pthread_mutex_lock(&p->mu);
+		while (p->head == NULL && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		c = p->head;
+		if (c == NULL) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		p->head = c->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		pthread_mutex_unlock(&p->mu);
+
+		if (db == NULL && store_open(p->srv->cfg.database_url, &db) < 0)
+			db = NULL;
+		srv_dispatch_run(p->srv, &c->req, db, &reply);
+		ctx_send(c, reply);
+	}
+	store_close(db);
+	return NULL;
+}
+
+static void
+pool_free(struct srv_pool *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (size_t i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->threads);
+	free(p);
+}
+
+static int
+pool_new(struct srv *s, enum srv_lane lane, size_t n, struct srv_pool **out)
+{
+	struct srv_pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL || (p->threads = calloc(n, sizeof(pthread_t))) == NULL) {
+		free(p);
+		return VG_ENOMEM;
+	}
+	p->srv = s;
+	p->lane = lane;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	for (; p->nthreads < n; p->nthreads++) {
+		if (pthread_create(&p->threads[p->nthreads], NULL, pool_main,
+		    p) != 0) {
+			pool_free(p);
+			return VG_ENOMEM;
+		}
+	}
+	*out = p;
+	return 0;
+}
+
+/* ---- endpoints ------------------------------------------------------------ */
+
+static void
+endpoint_free(struct srv_endpoint *ep)
+{
+	if (ep == NULL)
+		return;
+	if (ep->sock_open)
+		nng_close(ep->sock);
+	for (size_t i = 0; i < ep->nctx; i++) {
+		nng_aio_free(ep->ctxs[i].recv_aio);
+		nng_aio_free(ep->ctxs[i].send_aio);
+	}
+	pthread_mutex_destroy(&ep->mu);
+	pthread_cond_destroy(&ep->idle);
+	free(ep->ctxs);
+	free(ep);
+}
+
+static int
+endpoint_listen(struct srv_endpoint *ep, const char *urls)
+{
+	char *list = strdup(urls), *save = NULL;
+	int rv = 0;
+
+	if (list == NULL)
+		return VG_ENOMEM;
+	for (char *url = strtok_r(list, ",", &save); url != NULL;
+	    url = strtok_r(NULL, ",", &save)) {
+		nng_listener l;
+
+		while (*url == ' ')
+			url++;
+		rv = nng_listener_create(&l, ep->sock, url);
+		if (rv == 0 && strncmp(url, "ipc://", 6) == 0)
+			rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
+			    0600);
+		if (rv == 0)
+			rv = nng_listener_start(l, 0);
+		if (rv != 0) {
+			vg_error("cannot listen url=%s error=\"%s\"", url,
+			    nng_strerror(rv));
+			rv = VG_EINVAL;
+			break;
+		}
+		vg_info("listening url=%s", url);
+	}
+	free(list);
+	return rv;
+}
+
+static int
+endpoint_new(struct srv *s, const struct srv_table *t, const char *urls,
+    size_t nctx, struct srv_endpoint **out)
+{
+	struct srv_endpoint *ep = calloc(1, sizeof(*ep));
+	int rv = VG_ENOMEM;
+
+	if (ep == NULL)
+		return VG_ENOMEM;
+	ep->srv = s;
+	ep->table = t;
+	pthread_mutex_init(&ep->mu, NULL);
+	pthread_cond_init(&ep->idle, NULL);
+	if ((ep->ctxs = calloc(nctx, sizeof(ep->ctxs[0]))) == NULL)
+		goto fail;
+	if (nng_rep0_open(&ep->sock) != 0)
+		goto fail;
+	ep->sock_open = true;
+	/* nng's default is unlimited: a peer could announce 8 GiB. */
+	nng_socket_set_size(ep->sock, NNG_OPT_RECVMAXSZ,
+	    (size_t)s->cfg.max_frame);
+	for (; ep->nctx < nctx; ep->nctx++) {
+		struct srv_ctx *c = &ep->ctxs[ep->nctx];
+
+		c->ep = ep;
+		if (nng_aio_alloc(&c->recv_aio, recv_cb, c) != 0 ||
+		    nng_aio_alloc(&c->send_aio, send_cb, c) != 0 ||
+		    nng_ctx_open(&c->ctx, ep->sock) != 0) {
+			ep->nctx++;	/* free what this one holds */
+			goto fail;
+		}
+	}
+	if ((rv = endpoint_listen(ep, urls)) < 0)
+		goto fail;
+	for (size_t i = 0; i < ep->nctx; i++)
+		nng_ctx_recv(ep->ctxs[i].ctx, ep->ctxs[i].recv_aio);
+	*out = ep;
+	return 0;
+fail:
+	endpoint_free(ep);
+	return rv;
+}
+
+/* Stop receiving; wait until every context has sent its reply. */
+static void
+endpoint_drain(struct srv_endpoint *ep, int64_t until_ms)
+{
+	if (ep == NULL)
+		return;
+	pthread_mutex_lock(&ep->mu);
+	ep->stopping = true;
+	pthread_mutex_unlock(&ep->mu);
+	for (size_t i = 0; i < ep->nctx; i++)
+		nng_aio_cancel(ep->ctxs[i].recv_aio);
+	pthread_mutex_lock(&ep->mu);
+	while (ep->busy > 0 && vg_now_ms() < until_ms) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ep->idle, &ep->mu, &ts);
+	}
+	if (ep->busy > 0)
+		vg_warn("shutdown grace over calls_in_flight=%zu", ep->busy);
+	pthread_mutex_unlock(&ep->mu);
+}
+
+/* ---- health probe --------------------------------------------------------- */
+
+static void *
+health_main(void *arg)
+{
+	struct srv *s = arg;
+	store_conn *db = NULL;
+
+	if (store_open(s->cfg.database_url, &db) < 0)
+		return NULL;
+	while (!atomic_load(&s->stopping)) {
+		atomic_store(&s->db_ok, store_ping(db) == 0);
+		for (int i = 0; i < 10 && !atomic_load(&s->stopping); i++)
+			usleep(100 * 1000);
+	}
+	store_close(db);
+	return NULL;
+}
+
+int
+srv_start(struct srv *s)
+{
+	int rv;
+
+	atomic_store(&s->db_ok, true);
+	if ((rv = pool_new(s, SRV_LANE_DB, (size_t)s->cfg.threads,
+	    &s->pools[SRV_LANE_DB])) < 0 ||
+	    (rv = pool_new(s, SRV_LANE_SLOW, (size_t)s->cfg.slow_threads,
+	    &s->pools[SRV_LANE_SLOW])) < 0)
+		return rv;
+	if (pthread_create(&s->health_thread, NULL, health_main, s) != 0)
+		return VG_ENOMEM;
+	if ((rv = endpoint_new(s, s->rpc_table, s->cfg.rpc_listen,
+	    (size_t)s->cfg.contexts, &s->rpc)) < 0)
+		return rv;
+	if (s->cfg.admin_listen != NULL && *s->cfg.admin_listen != '\0' &&
+	    (rv = endpoint_new(s, s->admin_table, s->cfg.admin_listen, 8,
+	    &s->admin)) < 0)
+		return rv;
+	return 0;
+}
+
+void
+srv_stop(struct srv *s, int grace_ms)
+{
+	int64_t until = vg_now_ms() + grace_ms;
+
+	atomic_store(&s->stopping, true);
+	endpoint_drain(s->rpc, until);
+	endpoint_drain(s->admin, until);
+	for (int i = 0; i < SRV_NLANES; i++) {
+		pool_free(s->pools[i]);
+		s->pools[i] = NULL;
+	}
+	endpoint_free(s->rpc);
+	endpoint_free(s->admin);
+	s->rpc = s->admin = NULL;
+	if (s->health_thread)
+		pthread_join(s->health_thread, NULL);
+}

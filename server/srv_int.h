@@ -1,0 +1,219 @@
+/*
+ * server/srv_int.h: shared by the server files only.
+ *
+ * A call's life: listen.c receives a frame on a context, dispatch.c
+ * decodes it and picks the method, the method's lane decides where the
+ * handler runs (inline in nng's callback, or on a pool thread that owns a
+ * store connection), the handler fills the response from call memory, and
+ * dispatch.c encodes the reply and frees the call.
+ */
+#ifndef SRV_INT_H
+#define SRV_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <nng/nng.h>
+
+#include "srv.h"
+#include "vgen/v1/admin.pb-c.h"
+#include "vgen/v1/health.pb-c.h"
+#include "vgen/v1/job.pb-c.h"
+#include "vgen/v1/user.pb-c.h"
+#include "vgen/v1/video.pb-c.h"
+
+#define SRV_MAX_VIOLATIONS 8
+
+/* ---- call memory: everything a handler allocates dies with the call -- */
+
+struct srv_chunk;	/* arena.c */
+struct srv_arena {
+	struct srv_chunk *head;
+	size_t used, cap;	/* within head */
+	size_t total;		/* bytes handed out, bounded */
+};
+
+/*
+ * srv_arena_alloc returns `size` zeroed bytes owned by the arena, or NULL
+ * when memory ran out (or the call used more than SRV_CALL_MEM_MAX).
+ * srv_arena_free releases every allocation at once; safe on zeroes.
+ */
+#define SRV_CALL_MEM_MAX (8u << 20)
+void *srv_arena_alloc(struct srv_arena *a, size_t size);
+void srv_arena_free(struct srv_arena *a);
+
+struct srv;
+
+/* One RPC in flight.  Lives from the decoded frame to the sent reply. */
+struct srv_call {
+	struct srv *srv;
+	const struct srv_method *m;
+	const char *method;		/* full name, from the request */
+	const char *request_id;		/* from the request ("" if none) */
+	const char *authorization;
+	store_conn *db;			/* the lane thread's; NULL inline */
+	char user_id[VG_UUID_STRLEN + 1];	/* set when authenticated */
+	int64_t deadline_ms;		/* vg_now_ms() clock */
+	int64_t start_ms;
+	const char *message;		/* static or arena memory */
+	size_t nviolations;
+	struct {
+		const char *field;
+		const char *description;
+	} violations[SRV_MAX_VIOLATIONS];
+	struct srv_arena arena;
+};
+
+void *srv_call_alloc(struct srv_call *call, size_t size);
+char *srv_call_strdup(struct srv_call *call, const char *s); /* NULL → "" */
+
+/*
+ * Status helpers (status.c).  srv_call_status maps a VG_E* code (0: OK)
+ * through the table in common/status.c; srv_call_invalid records a field
+ * violation and returns INVALID_ARGUMENT; srv_call_fail sets a message
+ * (static or call memory) and returns `st`.
+ */
+enum vg_status srv_call_status(struct srv_call *call, int rv);
+enum vg_status srv_call_invalid(struct srv_call *call, const char *field,
+    const char *description);
+enum vg_status srv_call_fail(struct srv_call *call, enum vg_status st,
+    const char *message);
+
+/* ---- methods ------------------------------------------------------------ */
+
+/* Where a handler runs. */
+enum srv_lane {
+	SRV_LANE_INLINE,	/* in nng's callback: no I/O, microseconds */
+	SRV_LANE_DB,		/* a pool thread with a store connection */
+	SRV_LANE_SLOW,		/* few low-priority threads: bcrypt */
+	SRV_NLANES,
+};
+
+/*
+ * A handler reads `in` (decoded, string fields checked for UTF-8 and NUL)
+ * and fills `out` (initialised, in call memory) and returns a status.
+ */
+typedef enum vg_status (*srv_handler)(struct srv_call *call, const void *in,
+    void *out);
+
+#define SRV_AUTH 0x1		/* needs a valid token; sets call->user_id */
+#define SRV_SELF_CHECK 0x2	/* the handler itself confirms the user */
+
+/* A service file's handlers, by method name; ends with name NULL. */
+struct srv_handler_def {
+	const char *name;	/* "GetMe", as in the .proto */
+	srv_handler fn;
+	enum srv_lane lane;
+	unsigned flags;
+};
+
+/* Built from protoc-c's descriptors by dispatch.c. */
+struct srv_method {
+	char full[96];		/* "/vgen.v1.UserService/GetMe" */
+	const ProtobufCMessageDescriptor *in, *out;
+	const struct srv_handler_def *def;	/* NULL: UNIMPLEMENTED */
+};
+
+extern const struct srv_handler_def srv_user_handlers[];
+extern const struct srv_handler_def srv_health_handlers[];
+
+/* Convert store rows to messages (copies into call memory). */
+Vgen__V1__User *srv_user_to_pb(struct srv_call *call,
+    const struct store_user *u);
+Google__Protobuf__Timestamp *srv_ts_to_pb(struct srv_call *call, int64_t us);
+
+/* ---- wire.c: string fields checked on the raw bytes ------------------- */
+
+/*
+ * srv_wire_check walks the serialized message `buf` of type `desc` and
+ * checks every string field (nested messages too): valid UTF-8 and no NUL
+ * byte, which protobuf-c would silently cut at.  Returns NULL when fine,
+ * else the name of the first bad field (static).
+ */
+const char *srv_wire_check(const ProtobufCMessageDescriptor *desc,
+    const uint8_t *buf, size_t len);
+
+/* ---- dispatch.c ----------------------------------------------------------- */
+
+struct srv_table;	/* method name → srv_method */
+
+/*
+ * srv_table_new builds the table for the given services (NULL-terminated);
+ * handlers are looked up by service and method name among `defs` (pairs
+ * of service descriptor and handler list).  Returns NULL when out of
+ * memory.
+ */
+struct srv_service_def {
+	const ProtobufCServiceDescriptor *desc;
+	const struct srv_handler_def *handlers;
+};
+struct srv_table *srv_table_new(const struct srv_service_def *services);
+void srv_table_free(struct srv_table *t);
+const struct srv_method *srv_table_find(const struct srv_table *t,
+    const char *full);
+
+/*
+ * A request taken off the wire, waiting for its lane.  Owned by the
+ * context it arrived on (listen.c) until the reply is sent.
+ */
+struct srv_req {
+	Vgen__V1__RpcRequest *env;	/* decoded envelope; NULL if malformed */
+	const struct srv_method *m;	/* NULL: unknown method */
+	int64_t recv_ms;
+};
+
+/*
+ * srv_dispatch_prepare decodes `msg`'s body into *r and finds the method
+ * (it does not free msg).  srv_dispatch_run authenticates, decodes the
+ * payload, runs the handler with `db` and packs the reply into *reply
+ * (NULL only when out of memory).  srv_req_fini frees the envelope.
+ */
+void srv_dispatch_prepare(struct srv *s, const struct srv_table *t,
+    nng_msg *msg, struct srv_req *r);
+enum srv_lane srv_req_lane(const struct srv_req *r);
+void srv_dispatch_run(struct srv *s, struct srv_req *r, store_conn *db,
+    nng_msg **reply);
+void srv_req_fini(struct srv_req *r);
+
+/* ---- the server ---------------------------------------------------------- */
+
+struct srv_config {
+	const char *database_url;
+	const char *rpc_listen;		/* comma-separated */
+	const char *admin_listen;
+	const char *events_listen;
+	const char *run_dir;
+	const char *jwt_secret;
+	const char *jwt_secret_file;
+	long bcrypt_cost;
+	long threads;			/* DB lane */
+	long slow_threads;		/* SLOW lane */
+	long contexts;			/* rep0 contexts per endpoint */
+	long token_ttl_s;
+	long default_timeout_ms;
+	long max_frame;
+};
+
+struct srv_pool;	/* listen.c: a lane's threads and queue */
+struct srv_endpoint;	/* listen.c: a rep0 socket and its contexts */
+
+struct srv {
+	struct srv_config cfg;
+	struct srv_auth *auth;
+	struct srv_table *rpc_table, *admin_table;
+	struct srv_endpoint *rpc, *admin;
+	struct srv_pool *pools[SRV_NLANES];
+	pthread_t health_thread;
+	atomic_bool db_ok;		/* last health probe reached the database */
+	atomic_bool stopping;
+};
+
+/*
+ * srv_start opens the pools and endpoints and begins serving; srv_stop
+ * stops receiving, waits (up to `grace_ms`) for calls in flight to be
+ * answered, and closes everything.  srv_start returns 0 or VG_E*.
+ */
+int srv_start(struct srv *s) VG_MUSTCHECK;
+void srv_stop(struct srv *s, int grace_ms);
+
+#endif /* SRV_INT_H */

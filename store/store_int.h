@@ -1,0 +1,61 @@
+/*
+ * store/store_int.h: shared by the store files only.  The prepared-statement
+ * registry and the query door every store file goes through.
+ */
+#ifndef STORE_INT_H
+#define STORE_INT_H
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+#define STORE_MAX_STMTS 128	/* prepared statements of all files */
+
+struct store_conn {
+	PGconn *pg;		/* NULL while disconnected */
+	bool prepared[STORE_MAX_STMTS];	/* by index in the registry */
+	char *conninfo;		/* owned */
+	int64_t down_since_ms;	/* for logging outages once */
+};
+
+/*
+ * One prepared statement.  `retry` says the statement may run again when
+ * the connection broke mid-call (reads and idempotent writes); others are
+ * retried only when PostgreSQL provably did not run them.
+ */
+struct store_stmt {
+	const char *name;
+	const char *sql;
+	int nparams;
+	bool retry;
+};
+
+/* Every file's statements, in one table per file, NULL-name terminated. */
+extern const struct store_stmt store_user_stmts[];
+
+/*
+ * store_query runs prepared statement `name` with text parameters (NULL
+ * is SQL NULL).  Returns 0 and *res (caller PQclears) for a tuples or
+ * command result; VG_EEXISTS for a unique violation, VG_EINVAL for a
+ * check/format error, VG_EUNAVAIL when the database is unreachable,
+ * VG_EINTERNAL for anything else (logged, never shown to clients).
+ */
+int store_query(store_conn *db, const char *name, const char *const *params,
+    int nparams, PGresult **res) VG_MUSTCHECK;
+
+/*
+ * store_conn_pg returns the live libpq connection (connecting if needed),
+ * for plain SQL outside the prepared set (the migration runner), or NULL
+ * when the database is unreachable.  The store keeps ownership.
+ */
+PGconn *store_conn_pg(store_conn *db);
+
+/* Column helpers: a copy of the value (NULL for SQL NULL), an int64. */
+int store_col_dup(const PGresult *res, int row, int col, char **out)
+    VG_MUSTCHECK;
+int64_t store_col_i64(const PGresult *res, int row, int col);
+
+#define STORE_TS_US(col) \
+	"(extract(epoch from " col ") * 1000000)::int8"
+
+#endif /* STORE_INT_H */

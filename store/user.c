@@ -1,0 +1,135 @@
+/*
+ * store/user.c: the users table.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "store_int.h"
+
+#define USER_COLS "id, email, password_hash, username, avatar_url, " \
+	STORE_TS_US("created_at") ", " STORE_TS_US("updated_at")
+
+const struct store_stmt store_user_stmts[] = {
+	{ "user_create",
+	    "INSERT INTO users (email, password_hash, username) "
+	    "VALUES ($1, $2, $3) RETURNING " USER_COLS, 3, false },
+	{ "user_by_email", "SELECT " USER_COLS " FROM users WHERE email = $1",
+	    1, true },
+	{ "user_get", "SELECT " USER_COLS " FROM users WHERE id = $1", 1,
+	    true },
+	{ "user_exists", "SELECT 1 FROM users WHERE id = $1", 1, true },
+	{ "user_update",
+	    "UPDATE users SET "
+	    "username = CASE WHEN $2::bool THEN $3 ELSE username END, "
+	    "avatar_url = CASE WHEN $4::bool THEN $5 ELSE avatar_url END, "
+	    "updated_at = now() WHERE id = $1 RETURNING " USER_COLS, 5, true },
+	{ NULL, NULL, 0, false },
+};
+
+void
+store_user_fini(struct store_user *u)
+{
+	if (u == NULL)
+		return;
+	if (u->password_hash != NULL)
+		sodium_memzero(u->password_hash, strlen(u->password_hash));
+	free(u->email);
+	free(u->password_hash);
+	free(u->username);
+	free(u->avatar_url);
+	memset(u, 0, sizeof(*u));
+}
+
+static int
+user_from_row(const PGresult *res, int row, struct store_user *out)
+{
+	struct store_user u = { 0 };
+	int rv;
+
+	if (PQntuples(res) <= row)
+		return VG_ENOTFOUND;
+	snprintf(u.id, sizeof(u.id), "%s", PQgetvalue(res, row, 0));
+	if ((rv = store_col_dup(res, row, 1, &u.email)) < 0 ||
+	    (rv = store_col_dup(res, row, 2, &u.password_hash)) < 0 ||
+	    (rv = store_col_dup(res, row, 3, &u.username)) < 0 ||
+	    (rv = store_col_dup(res, row, 4, &u.avatar_url)) < 0) {
+		store_user_fini(&u);
+		return rv;
+	}
+	u.created_us = store_col_i64(res, row, 5);
+	u.updated_us = store_col_i64(res, row, 6);
+	*out = u;
+	return 0;
+}
+
+static int
+user_one(store_conn *db, const char *stmt, const char *const *params,
+    int n, struct store_user *u)
+{
+	PGresult *res = NULL;
+	int rv;
+
+	rv = store_query(db, stmt, params, n, &res);
+	if (rv == 0)
+		rv = user_from_row(res, 0, u);
+	PQclear(res);
+	return rv;
+}
+
+int
+store_user_create(store_conn *db, const char *email, const char *hash,
+    const char *username, struct store_user *u)
+{
+	const char *params[] = { email, hash, username };
+
+	return user_one(db, "user_create", params, 3, u);
+}
+
+int
+store_user_by_email(store_conn *db, const char *email, struct store_user *u)
+{
+	const char *params[] = { email };
+
+	return user_one(db, "user_by_email", params, 1, u);
+}
+
+int
+store_user_get(store_conn *db, const char *id, struct store_user *u)
+{
+	const char *params[] = { id };
+
+	if (!vg_uuid_valid(id))
+		return VG_ENOTFOUND;
+	return user_one(db, "user_get", params, 1, u);
+}
+
+int
+store_user_update(store_conn *db, const char *id, bool set_username,
+    const char *username, bool set_avatar, const char *avatar_url,
+    struct store_user *u)
+{
+	const char *params[] = { id, set_username ? "t" : "f", username,
+		set_avatar ? "t" : "f", avatar_url };
+
+	if (!vg_uuid_valid(id))
+		return VG_ENOTFOUND;
+	return user_one(db, "user_update", params, 5, u);
+}
+
+int
+store_user_exists(store_conn *db, const char *id)
+{
+	const char *params[] = { id };
+	PGresult *res = NULL;
+	int rv;
+
+	if (!vg_uuid_valid(id))
+		return VG_ENOTFOUND;
+	rv = store_query(db, "user_exists", params, 1, &res);
+	if (rv == 0 && PQntuples(res) == 0)
+		rv = VG_ENOTFOUND;
+	PQclear(res);
+	return rv;
+}
