@@ -167,12 +167,17 @@ vg_http_url_valid(const char *s)
 		return false;
 	if (p < host + n) {	/* port */
 		const char *q = p + 1;
+		long port = 0;
 
 		if (q == host + n || host + n - q > 5)
 			return false;
-		for (; q < host + n; q++)
+		for (; q < host + n; q++) {
 			if (*q < '0' || *q > '9')
 				return false;
+			port = port * 10 + (*q - '0');
+		}
+		if (port < 1 || port > 65535)
+			return false;
 	}
 	return true;
 }

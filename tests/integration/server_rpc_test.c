@@ -1,0 +1,333 @@
+/*
+ * tests/integration/server_rpc_test.c: the RPC edge of vgen-server.
+ * Frames that are not requests, unknown methods, the admin endpoint, a
+ * database that goes away and comes back, and a clean SIGTERM.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fx.h"
+
+static int
+health(vgen_client *c)
+{
+	Vgen__V1__HealthCheckRequest req = VGEN__V1__HEALTH_CHECK_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	int code, status;
+
+	code = vgen_call(c, "/vgen.v1.HealthService/Check", &req.base,
+	    &vgen__v1__health_check_response__descriptor, &resp, NULL);
+	if (code != 0)
+		return -code;
+	status = ((Vgen__V1__HealthCheckResponse *)resp)->status;
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return status;
+}
+
+static Vgen__V1__RpcResponse *
+raw(vgen_client *c, const void *frame, size_t len, int *code)
+{
+	Vgen__V1__RpcResponse *r = NULL;
+	void *reply = NULL;
+	size_t rlen = 0;
+
+	*code = vgen_call_raw(c, frame, len, &reply, &rlen);
+	if (*code == 0) {
+		r = vgen__v1__rpc_response__unpack(NULL, rlen, reply);
+		assert_non_null(r);
+	}
+	free(reply);
+	return r;
+}
+
+static Vgen__V1__RpcResponse *
+call_method(vgen_client *c, const char *method, const void *payload,
+    size_t len)
+{
+	Vgen__V1__RpcRequest env = VGEN__V1__RPC_REQUEST__INIT;
+	Vgen__V1__RpcResponse *r;
+	uint8_t frame[1024];
+	size_t n;
+	int code;
+
+	env.method = (char *)method;
+	env.payload.data = (uint8_t *)payload;
+	env.payload.len = len;
+	env.request_id = "edge-42";
+	n = vgen__v1__rpc_request__pack(&env, frame);
+	r = raw(c, frame, n, &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(r->request_id, "edge-42");
+	return r;
+}
+
+static void
+test_garbage_frames_get_an_error_reply(void **state)
+{
+	struct fx_stack *fx = *state;
+	vgen_client *c = fx_client(&fx->srv, NULL);
+	static const uint8_t garbage[] = { 0xff, 0xfe, 0xfd, 0x00, 0x13, 0x37 };
+	Vgen__V1__RpcResponse *r;
+	int code;
+
+	r = raw(c, garbage, sizeof(garbage), &code);
+	assert_int_equal(code, 0);
+	assert_int_equal(r->code, VG_INVALID_ARGUMENT);
+	assert_non_null(strstr(r->message, "malformed"));
+	vgen__v1__rpc_response__free_unpacked(r, NULL);
+
+	/* An empty frame is an envelope with no method. */
+	r = raw(c, "", 0, &code);
+	assert_int_equal(code, 0);
+	assert_int_equal(r->code, VG_UNIMPLEMENTED);
+	vgen__v1__rpc_response__free_unpacked(r, NULL);
+
+	/* A payload that is not the method's message. */
+	r = call_method(c, "/vgen.v1.UserService/Login", garbage,
+	    sizeof(garbage));
+	assert_int_equal(r->code, VG_INVALID_ARGUMENT);
+	vgen__v1__rpc_response__free_unpacked(r, NULL);
+	assert_int_equal(health(c), 1);
+	vgen_client_close(c);
+}
+
+static void
+test_oversized_frame_is_dropped_and_server_keeps_serving(void **state)
+{
+	struct fx_stack *fx = *state;
+	vgen_client *c = fx_client(&fx->srv, NULL);
+	size_t len = 2u << 20;
+	uint8_t *big = calloc(1, len);
+	Vgen__V1__RpcResponse *r;
+	int code;
+
+	assert_non_null(big);
+	vgen_client_set_timeout(c, 3000);
+	r = raw(c, big, len, &code);
+	/* nng drops a frame over NNG_OPT_RECVMAXSZ with its connection */
+	if (r != NULL) {
+		assert_int_not_equal(r->code, 0);
+		vgen__v1__rpc_response__free_unpacked(r, NULL);
+	} else {
+		assert_true(code == VG_UNAVAILABLE ||
+		    code == VG_DEADLINE_EXCEEDED);
+	}
+	free(big);
+	vgen_client_close(c);
+
+	c = fx_client(&fx->srv, NULL);
+	assert_int_equal(health(c), 1);
+	vgen_client_close(c);
+}
+
+static void
+test_unknown_and_unimplemented_methods(void **state)
+{
+	struct fx_stack *fx = *state;
+	vgen_client *c = fx_client(&fx->srv, NULL);
+	Vgen__V1__RpcResponse *r;
+
+	r = call_method(c, "/vgen.v1.UserService/DropTables", NULL, 0);
+	assert_int_equal(r->code, VG_UNIMPLEMENTED);
+	vgen__v1__rpc_response__free_unpacked(r, NULL);
+	r = call_method(c, "no slash at all", NULL, 0);
+	assert_int_equal(r->code, VG_UNIMPLEMENTED);
+	vgen__v1__rpc_response__free_unpacked(r, NULL);
+	/* AdminService exists only on the admin endpoint. */
+	r = call_method(c, "/vgen.v1.AdminService/GetStats", NULL, 0);
+	assert_int_equal(r->code, VG_UNIMPLEMENTED);
+	vgen__v1__rpc_response__free_unpacked(r, NULL);
+	vgen_client_close(c);
+}
+
+static void
+test_admin_socket_is_private(void **state)
+{
+	struct fx_stack *fx = *state;
+	vgen_client *c = fx_admin_client(&fx->srv);
+	struct stat sb;
+
+	assert_int_equal(strncmp(fx->srv.admin_url, "ipc://", 6), 0);
+	assert_int_equal(stat(fx->srv.admin_url + 6, &sb), 0);
+	assert_true(S_ISSOCK(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_non_null(c);
+	assert_int_equal(health(c), 1);
+	vgen_client_close(c);
+}
+
+static void
+test_health_unknown_service_is_not_found(void **state)
+{
+	struct fx_stack *fx = *state;
+	vgen_client *c = fx_client(&fx->srv, NULL);
+	Vgen__V1__HealthCheckRequest req = VGEN__V1__HEALTH_CHECK_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+
+	req.service = "vgen.v1.NoSuchService";
+	assert_int_equal(vgen_call(c, "/vgen.v1.HealthService/Check",
+	    &req.base, &vgen__v1__health_check_response__descriptor, &resp,
+	    NULL), VG_NOT_FOUND);
+	req.service = "vgen.v1.UserService";
+	assert_int_equal(vgen_call(c, "/vgen.v1.HealthService/Check",
+	    &req.base, &vgen__v1__health_check_response__descriptor, &resp,
+	    NULL), 0);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	vgen_client_close(c);
+}
+
+static int
+register_user(vgen_client *c, const char *email)
+{
+	Vgen__V1__RegisterRequest req = VGEN__V1__REGISTER_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	int code;
+
+	req.email = (char *)email;
+	req.password = "password1";
+	code = vgen_call(c, "/vgen.v1.UserService/Register", &req.base,
+	    &vgen__v1__user__descriptor, &resp, NULL);
+	if (resp != NULL)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return code;
+}
+
+static void
+test_database_down_is_unavailable_then_recovers(void **state)
+{
+	struct fx_stack *fx = *state;
+	vgen_client *c = fx_client(&fx->srv, NULL);
+	struct fx_user u = { 0 };
+	char email[128];
+	int code = -1;
+
+	fx_unique_email(email, sizeof(email), "restart");
+	assert_int_equal(fx_register_login(c, email, "password1", &u), 0);
+	assert_int_equal(vgen_client_set_token(c, u.token), 0);
+
+	assert_int_equal(fx_pg_stop(&fx->pg), 0);
+	{
+		Vgen__V1__GetMeRequest req = VGEN__V1__GET_ME_REQUEST__INIT;
+		ProtobufCMessage *resp = NULL;
+
+		assert_int_equal(vgen_call(c, "/vgen.v1.UserService/GetMe",
+		    &req.base, &vgen__v1__user__descriptor, &resp, NULL),
+		    VG_UNAVAILABLE);
+	}
+	fx_unique_email(email, sizeof(email), "while-down");
+	assert_int_equal(register_user(c, email), VG_UNAVAILABLE);
+	/* The health probe notices within about a second. */
+	for (int i = 0; i < 50 && health(c) != 2; i++)
+		fx_sleep_ms(100);
+	assert_int_equal(health(c), 2);	/* NOT_SERVING */
+
+	assert_int_equal(fx_pg_resume(&fx->pg), 0);
+	/* Same server process: every thread reconnects on its next call. */
+	for (int i = 0; i < 8; i++) {
+		Vgen__V1__GetMeRequest req = VGEN__V1__GET_ME_REQUEST__INIT;
+		ProtobufCMessage *resp = NULL;
+
+		code = vgen_call(c, "/vgen.v1.UserService/GetMe", &req.base,
+		    &vgen__v1__user__descriptor, &resp, NULL);
+		assert_int_equal(code, 0);
+		protobuf_c_message_free_unpacked(resp, NULL);
+	}
+	assert_int_equal(register_user(c, email), 0);
+	for (int i = 0; i < 50 && health(c) != 1; i++)
+		fx_sleep_ms(100);
+	assert_int_equal(health(c), 1);
+	fx_user_fini(&u);
+	vgen_client_close(c);
+}
+
+struct inflight {
+	vgen_client *c;
+	char email[128];
+	int code;
+};
+
+static void *
+inflight_main(void *arg)
+{
+	struct inflight *f = arg;
+
+	f->code = register_user(f->c, f->email);
+	return NULL;
+}
+
+/* bcrypt at cost 12 on one slow thread keeps calls in flight. */
+static void
+test_sigterm_finishes_calls_in_flight(void **state)
+{
+	struct fx_stack *fx = *state;
+	static const char *const env[] = { "VGEN_BCRYPT_COST=12",
+		"VGEN_SLOW_THREADS=1", NULL };
+	struct fx_server slow = { 0 };
+	struct inflight f[3];
+	pthread_t th[3];
+	vgen_client *c;
+
+	assert_int_equal(fx_server_start(&slow, &fx->pg, env), 0);
+	c = fx_client(&slow, NULL);
+	assert_non_null(c);
+	for (int i = 0; i < 3; i++) {
+		f[i].c = c;
+		fx_unique_email(f[i].email, sizeof(f[i].email), "inflight");
+		assert_int_equal(pthread_create(&th[i], NULL, inflight_main,
+		    &f[i]), 0);
+	}
+	fx_sleep_ms(150);
+	assert_int_equal(fx_server_signal(&slow, SIGTERM), 0);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(f[i].code, 0);
+	}
+	assert_int_equal(fx_server_wait(&slow, 15000), 0);
+	vgen_client_close(c);
+	fx_server_stop(&slow);
+}
+
+static void
+test_missing_secret_or_short_secret_refuses_to_start(void **state)
+{
+	struct fx_stack *fx = *state;
+	static const char *const no_secret[] = { "VGEN_JWT_SECRET", NULL };
+	static const char *const short_secret[] = {
+		"VGEN_JWT_SECRET=only-31-bytes-long-secret-12345", NULL };
+	struct fx_server s = { 0 };
+
+	assert_int_equal(fx_server_spawn(&s, &fx->pg, no_secret, NULL), 0);
+	assert_int_equal(fx_server_wait(&s, 10000), 2);
+	fx_server_stop(&s);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(fx_server_spawn(&s, &fx->pg, short_secret, NULL), 0);
+	assert_int_equal(fx_server_wait(&s, 10000), 2);
+	fx_server_stop(&s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_garbage_frames_get_an_error_reply),
+		cmocka_unit_test(test_oversized_frame_is_dropped_and_server_keeps_serving),
+		cmocka_unit_test(test_unknown_and_unimplemented_methods),
+		cmocka_unit_test(test_admin_socket_is_private),
+		cmocka_unit_test(test_health_unknown_service_is_not_found),
+		cmocka_unit_test(test_database_down_is_unavailable_then_recovers),
+		cmocka_unit_test(test_sigterm_finishes_calls_in_flight),
+		cmocka_unit_test(test_missing_secret_or_short_secret_refuses_to_start),
+	};
+
+	return cmocka_run_group_tests(tests, fx_stack_setup, fx_stack_teardown);
+}
