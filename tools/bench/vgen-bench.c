@@ -1,0 +1,1519 @@
+/*
+ * tools/bench/vgen-bench.c: load against a running vgen-server, and in the
+ * same run against the raw baselines it is judged by (DESIGN §9).
+ *
+ *   rpc   N closed-loop client threads, each with its own req0 socket,
+ *         send one pre-encoded RpcRequest frame, wait for the reply, and
+ *         repeat; every latency is recorded.  The baseline is an nng rep0
+ *         echo server in this process, driven by aio callbacks on 64
+ *         contexts (the fastest way nng serves), fed the same frame by the
+ *         same threads.  --background adds uncounted load (Login:32) and
+ *         compares the foreground's p99 idle and loaded.
+ *   pg    the SQL baseline: a prepared primary-key SELECT on users straight
+ *         through libpq, one connection per thread.
+ *   echo  the echo baseline alone, as a server, for runs across processes.
+ *
+ * The client side stays cheap so that it is not what gets measured: frames
+ * are encoded once, a thread does one copy, one send and one receive per
+ * call, and latencies go into arrays allocated before the clock starts.
+ * Setup (registering the bench user, logging in) goes through
+ * libvgen-client.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "vg.h"
+#include "vgen.h"
+
+#define BENCH_WARMUP_MS 1000
+#define BENCH_ECHO_CTXS 64
+#define BENCH_HEALTH_TIMEOUT_MS 3000
+#define BENCH_SETUP_TIMEOUT_MS 60000
+/* No thread completes more than this many calls a second (10 µs each). */
+#define BENCH_MAX_RATE 100000
+/* Latency samples kept per run, over all threads: 4 bytes each. */
+#define BENCH_MAX_SAMPLES (32u * 1024 * 1024)
+#define BENCH_MAX_THREADS 1024
+
+#define M_HEALTH "/vgen.v1.HealthService/Check"
+#define M_REGISTER "/vgen.v1.UserService/Register"
+#define M_LOGIN "/vgen.v1.UserService/Login"
+#define M_GETME "/vgen.v1.UserService/GetMe"
+
+/*
+ * What a call can end in, besides OK: a vgen.v1.StatusCode (1..16), or a
+ * failure on our side of the wire.
+ */
+enum {
+	K_OK = 0,
+	K_NSTATUS = 17,		/* StatusCode numbers 0..16 */
+	K_TRANSPORT = K_NSTATUS, /* send/receive failed, or a pg error */
+	K_TIMEOUT,		/* no reply within --timeout */
+	K_BADREPLY,		/* undecodable, or not our echo */
+	K_NKINDS,
+	K_CLOSED = -1,		/* closed or canceled under us: stop */
+};
+
+struct frame {
+	uint8_t *buf;
+	size_t len;
+};
+
+struct pool;
+
+/* One client thread and what it measured. */
+struct worker {
+	pthread_t tid;
+	bool started;
+	struct pool *pool;
+	nng_socket sock;
+	bool sock_open;
+	nng_aio *aio;		/* carries every send and receive */
+	PGconn *pg;
+	uint32_t *lat;		/* µs, one per OK call in the window */
+	size_t nlat, cap;
+	uint64_t ok, dropped;	/* dropped: OK calls beyond cap */
+	uint64_t err[K_NKINDS];
+};
+
+/*
+ * A pool runs n workers on one call function.  A foreground pool counts
+ * calls that complete between t_meas and t_end; a background pool loops,
+ * uncounted, until pool_join cancels it.
+ */
+struct pool {
+	struct worker *w;
+	int n;
+	int (*call)(struct worker *w);
+	const struct frame *frame;
+	const char *pg_param;
+	bool background;
+	int64_t t_start, t_meas, t_end;	/* CLOCK_MONOTONIC ns */
+	int64_t t_stop;
+	atomic_bool stop;
+};
+
+struct result {
+	const char *name;
+	double secs;
+	double rps;
+	uint64_t ok, errors, dropped;
+	uint32_t p50, p99, p999, max;
+	uint64_t err[K_NKINDS];
+};
+
+/* The echo baseline: a rep0 socket served by aio callbacks. */
+struct echo_ctx {
+	nng_aio *aio;
+	nng_ctx ctx;
+	bool sending;
+};
+
+struct echo {
+	nng_socket sock;
+	bool sock_open;
+	struct echo_ctx c[BENCH_ECHO_CTXS];
+	char url[64];
+};
+
+struct opts {
+	const char *mode;
+	const char *method;
+	const char *server;
+	const char *listen;
+	const char *database_url;
+	const char *query;
+	const char *bg_method;
+	long clients, secs, bg_clients, timeout_ms;
+	bool no_baseline, baseline_process, json;
+};
+
+struct bench_user {
+	char email[64];
+	char password[24];
+	char *bearer;		/* "Bearer <token>", malloc'd */
+};
+
+static const char usage[] =
+    "usage: vgen-bench rpc --method Health|GetMe|Login [-c N] [-d SECONDS]\n"
+    "                  [--server URL] [--no-baseline] [--baseline-process]\n"
+    "                  [--background METHOD:N] [--timeout MS] [--json]\n"
+    "       vgen-bench pg [--database-url CONN] [-c N] [-d SECONDS]\n"
+    "                  [--query pk] [--json]\n"
+    "       vgen-bench echo [--listen URL] [-d SECONDS]\n"
+    "\n"
+    "rpc   closed-loop load on one method: N threads, one req0 socket each,\n"
+    "      1 s warm-up then -d seconds measured.  First the same frames\n"
+    "      against an in-process nng echo server (aio callbacks, 64\n"
+    "      contexts), then against the server; prints req/s, p50, p99,\n"
+    "      p99.9, max, errors and the ratios server/baseline.\n"
+    "      --baseline-process  serve the echo from a child process instead,\n"
+    "      as vgen-server serves from its own (not sharing nng's threads).\n"
+    "      --background METHOD:N  N more threads load METHOD, uncounted,\n"
+    "      while the method is measured again: idle vs loaded p99.\n"
+    "pg    a prepared primary-key SELECT on users through libpq, one\n"
+    "      connection per thread (the SQL baseline).\n"
+    "echo  serve the echo baseline alone on --listen for -d seconds; the\n"
+    "      address it got is printed on stdout.\n"
+    "\n"
+    "  -c, --clients N        client threads (16)\n"
+    "  -d, --duration S       seconds measured (10; echo: 60)\n"
+    "  --server URL           vgen-server RPC URL(s), comma-separated\n"
+    "                         ($VGEN_SERVER, else " VGEN_DEFAULT_SERVER ")\n"
+    "  --timeout MS           per-call reply timeout (10000)\n"
+    "  --database-url CONN    libpq connection string ($VGEN_DATABASE_URL)\n"
+    "  --listen URL           echo address (tcp://127.0.0.1:7499)\n"
+    "  --json                 one JSON object on stdout instead of a table\n";
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static const char *
+kind_name(int k)
+{
+	switch (k) {
+	case K_TRANSPORT:
+		return "transport";
+	case K_TIMEOUT:
+		return "timeout";
+	case K_BADREPLY:
+		return "bad-reply";
+	default:
+		return vg_status_name(k);
+	}
+}
+
+static int
+kind_from_nng(int rv)
+{
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return K_CLOSED;
+	if (rv == NNG_ETIMEDOUT)
+		return K_TIMEOUT;
+	return K_TRANSPORT;
+}
+
+/* ---- calls: one request, one reply; return K_OK or what went wrong ---- */
+
+/*
+ * Sends the pool's frame and receives the reply into *out.  Through an aio
+ * rather than nng_sendmsg/nng_recvmsg, so that pool_join can cancel a call
+ * in flight: closing a req0 socket while a thread waits in nng_recvmsg can
+ * deadlock nng_close (nanomsg/nng#1813, seen here with nng 1.5.2).
+ */
+static int
+roundtrip(struct worker *w, nng_msg **out)
+{
+	const struct frame *f = w->pool->frame;
+	nng_msg *m;
+	int rv;
+
+	if (nng_msg_alloc(&m, f->len) != 0)
+		return K_TRANSPORT;
+	memcpy(nng_msg_body(m), f->buf, f->len);
+	nng_aio_set_msg(w->aio, m);
+	nng_send_aio(w->sock, w->aio);
+	nng_aio_wait(w->aio);
+	if ((rv = nng_aio_result(w->aio)) != 0) {
+		nng_msg_free(m);	/* a failed send leaves it to us */
+		nng_aio_set_msg(w->aio, NULL);
+		return kind_from_nng(rv);
+	}
+	nng_recv_aio(w->sock, w->aio);
+	nng_aio_wait(w->aio);
+	if ((rv = nng_aio_result(w->aio)) != 0)
+		return kind_from_nng(rv);
+	*out = nng_aio_get_msg(w->aio);
+	nng_aio_set_msg(w->aio, NULL);
+	return K_OK;
+}
+
+/* Against vgen-server: the reply must be an RpcResponse with code OK. */
+static int
+call_rpc(struct worker *w)
+{
+	Vgen__V1__RpcResponse *resp;
+	nng_msg *m;
+	int k;
+
+	if ((k = roundtrip(w, &m)) != K_OK)
+		return k;
+	resp = vg_env_response_decode(nng_msg_body(m), nng_msg_len(m));
+	nng_msg_free(m);
+	if (resp == NULL)
+		return K_BADREPLY;
+	k = (int)resp->code;
+	if (k < 0 || k >= K_NSTATUS)
+		k = VG_UNKNOWN;
+	vgen__v1__rpc_response__free_unpacked(resp, NULL);
+	return k;
+}
+
+/* Against the echo baseline: the reply must be the frame we sent. */
+static int
+call_echo(struct worker *w)
+{
+	const struct frame *f = w->pool->frame;
+	nng_msg *m;
+	int k;
+
+	if ((k = roundtrip(w, &m)) != K_OK)
+		return k;
+	if (nng_msg_len(m) != f->len || memcmp(nng_msg_body(m), f->buf,
+	    f->len) != 0)
+		k = K_BADREPLY;
+	nng_msg_free(m);
+	return k;
+}
+
+static int
+call_pg(struct worker *w)
+{
+	const char *params[] = { w->pool->pg_param };
+	PGresult *res;
+	int k = K_OK;
+
+	res = PQexecPrepared(w->pg, "bench_pk", 1, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		k = K_TRANSPORT;
+	PQclear(res);
+	return k;
+}
+
+/* ---- the pool --------------------------------------------------------- */
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pool *p = w->pool;
+
+	for (;;) {
+		int64_t t0 = now_ns(), t1;
+		int k;
+
+		if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+			break;
+		if (!p->background && t0 >= p->t_end)
+			break;
+		k = p->call(w);
+		if (k == K_CLOSED)
+			break;
+		t1 = now_ns();
+		if (p->background) {
+			if (k == K_OK)
+				w->ok++;
+			else
+				w->err[k]++;
+			continue;
+		}
+		/*
+		 * Count what completes inside the window: with closed loops in
+		 * a steady state that is the server's rate, whatever the call
+		 * takes.  Failures are counted from the end of the warm-up on,
+		 * late ones included, so that none go unseen.
+		 */
+		if (k != K_OK) {
+			if (t1 >= p->t_meas)
+				w->err[k]++;
+			continue;
+		}
+		if (t1 < p->t_meas || t1 > p->t_end)
+			continue;
+		w->ok++;
+		if (w->nlat < w->cap) {
+			int64_t us = (t1 - t0 + 500) / 1000;
+
+			w->lat[w->nlat++] = us > UINT32_MAX ? UINT32_MAX :
+			    (uint32_t)us;
+		} else {
+			w->dropped++;
+		}
+	}
+	return NULL;
+}
+
+static int
+dial_all(nng_socket s, const char *urls)
+{
+	char *list, *save = NULL;
+	int rv = 0;
+
+	if ((list = strdup(urls)) == NULL)
+		return NNG_ENOMEM;
+	for (char *u = strtok_r(list, ",", &save); u != NULL;
+	    u = strtok_r(NULL, ",", &save)) {
+		if ((rv = nng_dial(s, u, NULL, 0)) != 0) {
+			fprintf(stderr, "vgen-bench: cannot connect to %s: "
+			    "%s\n", u, nng_strerror(rv));
+			break;
+		}
+	}
+	free(list);
+	return rv;
+}
+
+static int
+worker_open_nng(struct worker *w, const char *urls, long timeout_ms)
+{
+	int rv;
+
+	if ((rv = nng_req0_open(&w->sock)) != 0) {
+		fprintf(stderr, "vgen-bench: req0 socket: %s\n",
+		    nng_strerror(rv));
+		return -1;
+	}
+	w->sock_open = true;
+	/* Never resend: a resent call would be counted once, served twice. */
+	if ((rv = nng_socket_set_ms(w->sock, NNG_OPT_REQ_RESENDTIME,
+	    NNG_DURATION_INFINITE)) != 0 ||
+	    (rv = nng_socket_set_size(w->sock, NNG_OPT_RECVMAXSZ,
+	    VG_CLIENT_MAX_FRAME)) != 0 ||
+	    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
+		fprintf(stderr, "vgen-bench: socket options: %s\n",
+		    nng_strerror(rv));
+		return -1;
+	}
+	/* Bounds each send and each receive: no loop waits for ever. */
+	nng_aio_set_timeout(w->aio, (nng_duration)timeout_ms);
+	return dial_all(w->sock, urls) == 0 ? 0 : -1;
+}
+
+/* pg_fail prints libpq's complaint on one line (it spans several). */
+static void
+pg_fail(const char *what, PGconn *db)
+{
+	const char *msg = db != NULL ? PQerrorMessage(db) : "out of memory";
+	int len = (int)strcspn(msg, "\n");
+
+	fprintf(stderr, "vgen-bench: %s: %.*s\n", what, len, msg);
+}
+
+static int
+worker_open_pg(struct worker *w, const char *conninfo)
+{
+	/* Our connect_timeout first, so that one in conninfo wins. */
+	const char *keys[] = { "connect_timeout", "dbname", NULL };
+	const char *vals[] = { "5", conninfo, NULL };
+	PGresult *res;
+
+	w->pg = PQconnectdbParams(keys, vals, 1);
+	if (w->pg == NULL || PQstatus(w->pg) != CONNECTION_OK) {
+		pg_fail("cannot connect to the database", w->pg);
+		return -1;
+	}
+	res = PQprepare(w->pg, "bench_pk", "SELECT id, email, username, "
+	    "avatar_url, created_at, updated_at FROM users WHERE id = $1",
+	    1, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail("prepare", w->pg);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * pool_fini closes every socket and connection and frees the samples;
+ * safe on a zeroed pool and after pool_open failed half-way.
+ */
+static void
+pool_fini(struct pool *p)
+{
+	for (int i = 0; p->w != NULL && i < p->n; i++) {
+		struct worker *w = &p->w[i];
+
+		if (w->aio != NULL)
+			nng_aio_free(w->aio);
+		if (w->sock_open)
+			nng_close(w->sock);
+		PQfinish(w->pg);
+		free(w->lat);
+	}
+	free(p->w);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * pool_open prepares n workers: sockets dialed to `urls` (or database
+ * connections when conninfo is set) and sample arrays for a run of `secs`
+ * seconds.  Returns 0, or -1 after printing why; pool_fini either way.
+ */
+static int
+pool_open(struct pool *p, int n, int (*call)(struct worker *),
+    const struct frame *f, const char *urls, const char *conninfo,
+    bool background, long secs, long timeout_ms)
+{
+	size_t cap = 0;
+
+	memset(p, 0, sizeof(*p));
+	atomic_init(&p->stop, false);
+	p->n = n;
+	p->call = call;
+	p->frame = f;
+	p->background = background;
+	if ((p->w = calloc((size_t)n, sizeof(*p->w))) == NULL) {
+		fprintf(stderr, "vgen-bench: out of memory\n");
+		return -1;
+	}
+	if (!background) {
+		/* Untouched pages cost nothing: be generous, to a ceiling. */
+		cap = (size_t)secs * BENCH_MAX_RATE;
+		if (cap > BENCH_MAX_SAMPLES / (size_t)n)
+			cap = BENCH_MAX_SAMPLES / (size_t)n;
+	}
+	for (int i = 0; i < n; i++) {
+		struct worker *w = &p->w[i];
+
+		w->pool = p;
+		if (cap > 0) {
+			if ((w->lat = malloc(cap * sizeof(*w->lat))) == NULL) {
+				fprintf(stderr, "vgen-bench: out of memory\n");
+				return -1;
+			}
+			w->cap = cap;
+		}
+		/*
+		 * A background call waits as long as it takes: one abandoned
+		 * at a timeout would still be served, and be sent again on
+		 * top.  pool_join cancels what is left.
+		 */
+		if (conninfo != NULL ? worker_open_pg(w, conninfo) :
+		    worker_open_nng(w, urls, background ?
+		    NNG_DURATION_INFINITE : timeout_ms))
+			return -1;
+	}
+	return 0;
+}
+
+/* pool_start starts the threads: warm-up, then `secs` seconds counted. */
+static int
+pool_start(struct pool *p, long secs)
+{
+	p->t_start = now_ns();
+	p->t_meas = p->t_start + (int64_t)BENCH_WARMUP_MS * 1000000;
+	p->t_end = p->t_meas + (int64_t)secs * 1000000000;
+	for (int i = 0; i < p->n; i++) {
+		int rv = pthread_create(&p->w[i].tid, NULL, worker_main,
+		    &p->w[i]);
+
+		if (rv != 0) {
+			fprintf(stderr, "vgen-bench: cannot start a thread: "
+			    "%s\n", strerror(rv));
+			atomic_store(&p->stop, true);
+			return -1;
+		}
+		p->w[i].started = true;
+	}
+	return 0;
+}
+
+/*
+ * pool_join waits for the threads.  A foreground pool ends by itself; a
+ * background pool is told to stop and the calls it waits on are canceled
+ * (a stopped aio also refuses the next call).  Sockets are closed only
+ * after, by pool_fini, when no thread uses them.
+ */
+static void
+pool_join(struct pool *p)
+{
+	if (p->background || atomic_load(&p->stop)) {
+		atomic_store(&p->stop, true);
+		for (int i = 0; i < p->n; i++)
+			if (p->w[i].aio != NULL)
+				nng_aio_stop(p->w[i].aio);
+	}
+	for (int i = 0; i < p->n; i++) {
+		if (p->w[i].started)
+			pthread_join(p->w[i].tid, NULL);
+		p->w[i].started = false;
+	}
+	p->t_stop = now_ns();
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest rank: the smallest sample with at least q of them at or below. */
+static uint32_t
+rank(const uint32_t *v, size_t n, double q)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	i = (size_t)(q * (double)n + 0.999999);
+	if (i < 1)
+		i = 1;
+	if (i > n)
+		i = n;
+	return v[i - 1];
+}
+
+/* pool_result merges the workers' counts and samples into *r. */
+static int
+pool_result(struct pool *p, const char *name, struct result *r)
+{
+	uint32_t *all = NULL;
+	size_t n = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->name = name;
+	for (int i = 0; i < p->n; i++) {
+		struct worker *w = &p->w[i];
+
+		r->ok += w->ok;
+		r->dropped += w->dropped;
+		n += w->nlat;
+		for (int k = 1; k < K_NKINDS; k++) {
+			r->err[k] += w->err[k];
+			r->errors += w->err[k];
+		}
+	}
+	if (p->background)
+		r->secs = (double)(p->t_stop - p->t_start) / 1e9;
+	else
+		r->secs = (double)(p->t_end - p->t_meas) / 1e9;
+	r->rps = r->secs > 0 ? (double)r->ok / r->secs : 0;
+	if (n == 0)
+		return 0;
+	if ((all = malloc(n * sizeof(*all))) == NULL) {
+		fprintf(stderr, "vgen-bench: out of memory\n");
+		return -1;
+	}
+	n = 0;
+	for (int i = 0; i < p->n; i++) {
+		memcpy(all + n, p->w[i].lat, p->w[i].nlat * sizeof(*all));
+		n += p->w[i].nlat;
+	}
+	qsort(all, n, sizeof(*all), cmp_u32);
+	r->p50 = rank(all, n, 0.50);
+	r->p99 = rank(all, n, 0.99);
+	r->p999 = rank(all, n, 0.999);
+	r->max = all[n - 1];
+	free(all);
+	return 0;
+}
+
+/*
+ * run_load measures one foreground load from start to finish: n threads
+ * on `urls` (or the database), warm-up, `secs` seconds, results in *r.
+ */
+static int
+run_load(const char *name, int n, int (*call)(struct worker *),
+    const struct frame *f, const char *urls, const char *conninfo,
+    const char *pg_param, long secs, long timeout_ms, struct result *r)
+{
+	struct pool p;
+	int rv = -1;
+
+	fprintf(stderr, "vgen-bench: %s: %d clients, 1 s warm-up + %ld s\n",
+	    name, n, secs);
+	if (pool_open(&p, n, call, f, urls, conninfo, false, secs,
+	    timeout_ms) < 0)
+		goto out;
+	p.pg_param = pg_param;
+	if (pool_start(&p, secs) < 0) {
+		pool_join(&p);
+		goto out;
+	}
+	pool_join(&p);
+	rv = pool_result(&p, name, r);
+out:
+	pool_fini(&p);
+	return rv;
+}
+
+/* ---- the echo baseline ------------------------------------------------- */
+
+/*
+ * Each context loops recv → send the same message back → recv, driven by
+ * its aio's callback: no thread of ours waits anywhere.
+ */
+static void
+echo_cb(void *arg)
+{
+	struct echo_ctx *x = arg;
+	int rv = nng_aio_result(x->aio);
+	nng_msg *m;
+
+	if (x->sending) {
+		x->sending = false;
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(x->aio));
+			nng_aio_set_msg(x->aio, NULL);
+		}
+	} else if (rv == 0) {
+		m = nng_aio_get_msg(x->aio);
+		nng_aio_set_msg(x->aio, m);
+		x->sending = true;
+		nng_ctx_send(x->ctx, x->aio);
+		return;
+	}
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;
+	nng_ctx_recv(x->ctx, x->aio);
+}
+
+static void
+echo_stop(struct echo *e)
+{
+	for (int i = 0; i < BENCH_ECHO_CTXS; i++)
+		if (e->c[i].aio != NULL)
+			nng_aio_stop(e->c[i].aio);
+	if (e->sock_open)
+		nng_close(e->sock);
+	for (int i = 0; i < BENCH_ECHO_CTXS; i++) {
+		nng_aio_free(e->c[i].aio);
+		e->c[i].aio = NULL;
+	}
+	e->sock_open = false;
+}
+
+/*
+ * echo_start serves the echo on `url`; with port 0 it picks a free port
+ * and writes the address it got in e->url.  Returns 0, or -1 after
+ * printing why (echo_stop either way).
+ */
+static int
+echo_start(struct echo *e, const char *url)
+{
+	nng_listener l;
+	nng_sockaddr sa;
+	int rv;
+
+	memset(e, 0, sizeof(*e));
+	if ((rv = nng_rep0_open(&e->sock)) != 0)
+		goto fail;
+	e->sock_open = true;
+	if ((rv = nng_socket_set_size(e->sock, NNG_OPT_RECVMAXSZ,
+	    VG_SERVER_MAX_FRAME)) != 0)
+		goto fail;
+	for (int i = 0; i < BENCH_ECHO_CTXS; i++) {
+		struct echo_ctx *x = &e->c[i];
+
+		if ((rv = nng_aio_alloc(&x->aio, echo_cb, x)) != 0 ||
+		    (rv = nng_ctx_open(&x->ctx, e->sock)) != 0)
+			goto fail;
+	}
+	if ((rv = nng_listen(e->sock, url, &l, 0)) != 0)
+		goto fail;
+	if ((rv = nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa)) != 0)
+		goto fail;
+	if (sa.s_family == NNG_AF_INET)
+		snprintf(e->url, sizeof(e->url), "tcp://127.0.0.1:%u",
+		    (unsigned)ntohs(sa.s_in.sa_port));
+	else
+		snprintf(e->url, sizeof(e->url), "%s", url);
+	for (int i = 0; i < BENCH_ECHO_CTXS; i++)
+		nng_ctx_recv(e->c[i].ctx, e->c[i].aio);
+	return 0;
+fail:
+	fprintf(stderr, "vgen-bench: echo server on %s: %s\n", url,
+	    nng_strerror(rv));
+	echo_stop(e);
+	return -1;
+}
+
+/*
+ * echo_spawn runs "vgen-bench echo" (this very program) on a free port in
+ * a child process that lives at most `secs` seconds, and writes its
+ * address in url.  Returns the child's pid, or -1 after printing why.
+ * The child is started with exec, not a bare fork: nng's threads would
+ * not survive a fork.
+ */
+static pid_t
+echo_spawn(long secs, char *url, size_t len)
+{
+	posix_spawn_file_actions_t fa;
+	char dur[24], *argv[] = { "vgen-bench", "echo", "--listen",
+	    "tcp://127.0.0.1:0", "-d", dur, NULL };
+	struct pollfd pfd;
+	size_t got = 0;
+	pid_t pid = -1;
+	int fds[2], rv;
+
+	snprintf(dur, sizeof(dur), "%ld", secs);
+	if (pipe(fds) != 0) {
+		fprintf(stderr, "vgen-bench: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	rv = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (rv != 0) {
+		fprintf(stderr, "vgen-bench: cannot start the echo process: "
+		    "%s\n", strerror(rv));
+		close(fds[0]);
+		return -1;
+	}
+	/* One line, the address, within 5 s. */
+	pfd.fd = fds[0];
+	pfd.events = POLLIN;
+	while (got + 1 < len && poll(&pfd, 1, 5000) == 1) {
+		ssize_t r = read(fds[0], url + got, len - 1 - got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		url[got] = '\0';
+		if (strchr(url, '\n') != NULL)
+			break;
+	}
+	close(fds[0]);
+	if (got == 0 || strchr(url, '\n') == NULL) {
+		fprintf(stderr, "vgen-bench: the echo process gave no "
+		    "address\n");
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	*strchr(url, '\n') = '\0';
+	return pid;
+}
+
+/* ---- setup through libvgen-client -------------------------------------- */
+
+static int
+frame_pack(struct frame *f, const char *method, const ProtobufCMessage *body,
+    const char *bearer)
+{
+	Vgen__V1__RpcRequest rq = VGEN__V1__RPC_REQUEST__INIT;
+	uint8_t *payload;
+	size_t plen = protobuf_c_message_get_packed_size(body);
+
+	if ((payload = malloc(plen > 0 ? plen : 1)) == NULL)
+		return -1;
+	protobuf_c_message_pack(body, payload);
+	rq.method = (char *)method;
+	rq.payload.data = payload;
+	rq.payload.len = plen;
+	rq.authorization = (char *)(bearer != NULL ? bearer : "");
+	rq.request_id = "vgen-bench";
+	f->len = vgen__v1__rpc_request__get_packed_size(&rq);
+	f->buf = malloc(f->len > 0 ? f->len : 1);
+	if (f->buf != NULL)
+		vgen__v1__rpc_request__pack(&rq, f->buf);
+	free(payload);
+	return f->buf != NULL ? 0 : -1;
+}
+
+static void
+random_chars(char *out, size_t n)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char r[64];
+
+	if (n > sizeof(r))
+		n = sizeof(r);
+	if (getrandom(r, n, 0) != (ssize_t)n) {
+		/* Not secret, only unlikely to collide. */
+		srand((unsigned)now_ns() ^ (unsigned)getpid());
+		for (size_t i = 0; i < n; i++)
+			r[i] = (unsigned char)rand();
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = set[r[i] % (sizeof(set) - 1)];
+	out[n] = '\0';
+}
+
+/*
+ * server_check: Health must answer SERVING before we load the server.  It
+ * speaks nng directly, so that an absent server fails fast with the reason
+ * ("Connection refused") and the very frame the load will send is tried.
+ */
+static int
+server_check(const char *urls)
+{
+	Vgen__V1__HealthCheckRequest rq = VGEN__V1__HEALTH_CHECK_REQUEST__INIT;
+	Vgen__V1__HealthCheckResponse *health = NULL;
+	Vgen__V1__RpcResponse *resp = NULL;
+	struct pool p = { 0 };
+	struct worker w = { 0 };
+	struct frame f = { 0 };
+	nng_msg *m = NULL;
+	int k, rv = -1;
+
+	w.pool = &p;
+	p.frame = &f;
+	if (frame_pack(&f, M_HEALTH, &rq.base, NULL) < 0) {
+		fprintf(stderr, "vgen-bench: out of memory\n");
+		goto out;
+	}
+	if (worker_open_nng(&w, urls, BENCH_HEALTH_TIMEOUT_MS) < 0)
+		goto out;
+	if ((k = roundtrip(&w, &m)) != K_OK) {
+		fprintf(stderr, "vgen-bench: server %s unreachable: Health: "
+		    "%s\n", urls, k == K_TIMEOUT ? "no reply within 3 s" :
+		    "transport error");
+		goto out;
+	}
+	resp = vg_env_response_decode(nng_msg_body(m), nng_msg_len(m));
+	if (resp == NULL) {
+		fprintf(stderr, "vgen-bench: %s does not speak the vgen "
+		    "envelope\n", urls);
+		goto out;
+	}
+	if (resp->code != VGEN__V1__STATUS_CODE__OK) {
+		fprintf(stderr, "vgen-bench: server %s: Health: %s: %s\n",
+		    urls, vg_status_name((int)resp->code), resp->message);
+		goto out;
+	}
+	health = vgen__v1__health_check_response__unpack(NULL,
+	    resp->payload.len, resp->payload.data);
+	if (health == NULL || health->status !=
+	    VGEN__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
+		fprintf(stderr, "vgen-bench: server %s is not serving\n", urls);
+		goto out;
+	}
+	rv = 0;
+out:
+	if (health != NULL)
+		vgen__v1__health_check_response__free_unpacked(health, NULL);
+	if (resp != NULL)
+		vgen__v1__rpc_response__free_unpacked(resp, NULL);
+	if (m != NULL)
+		nng_msg_free(m);
+	if (w.aio != NULL)
+		nng_aio_free(w.aio);
+	if (w.sock_open)
+		nng_close(w.sock);
+	free(f.buf);
+	return rv;
+}
+
+/*
+ * user_setup registers a fresh bench user (a new random e-mail when one is
+ * taken) and logs in, leaving the credentials and bearer in *u.
+ */
+static int
+user_setup(const char *urls, struct bench_user *u)
+{
+	Vgen__V1__RegisterRequest reg = VGEN__V1__REGISTER_REQUEST__INIT;
+	Vgen__V1__LoginRequest login = VGEN__V1__LOGIN_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	struct vgen_status st;
+	vgen_client *c = NULL;
+	const char *token;
+	char rnd[17];
+	int code = VG_ALREADY_EXISTS, rv = -1;
+
+	if (vgen_client_open(urls, &c) != 0) {
+		fprintf(stderr, "vgen-bench: bad server URL \"%s\"\n", urls);
+		return -1;
+	}
+	vgen_client_set_timeout(c, BENCH_SETUP_TIMEOUT_MS);
+	for (int i = 0; i < 5 && code == VG_ALREADY_EXISTS; i++) {
+		random_chars(rnd, 12);
+		snprintf(u->email, sizeof(u->email), "bench-%s@example.com",
+		    rnd);
+		random_chars(u->password, 16);
+		reg.email = u->email;
+		reg.password = u->password;
+		code = vgen_call(c, M_REGISTER, &reg.base,
+		    &vgen__v1__user__descriptor, &resp, &st);
+		if (resp != NULL)
+			protobuf_c_message_free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	if (code != VG_STATUS_OK) {
+		fprintf(stderr, "vgen-bench: cannot register a bench user: "
+		    "%s: %s\n", vg_status_name(code), st.message);
+		goto out;
+	}
+	login.email = u->email;
+	login.password = u->password;
+	code = vgen_call(c, M_LOGIN, &login.base,
+	    &vgen__v1__login_response__descriptor, &resp, &st);
+	if (code != VG_STATUS_OK) {
+		fprintf(stderr, "vgen-bench: cannot log the bench user in: "
+		    "%s: %s\n", vg_status_name(code), st.message);
+		goto out;
+	}
+	token = ((Vgen__V1__LoginResponse *)resp)->token;
+	if ((u->bearer = malloc(strlen(token) + 8)) == NULL)
+		goto out;
+	sprintf(u->bearer, "Bearer %s", token);
+	fprintf(stderr, "vgen-bench: bench user %s\n", u->email);
+	rv = 0;
+out:
+	if (resp != NULL)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	vgen_client_close(c);
+	return rv;
+}
+
+/* method_frame encodes the frame that loads `method` ("Health", ...). */
+static int
+method_frame(const char *method, const struct bench_user *u, struct frame *f)
+{
+	Vgen__V1__HealthCheckRequest health =
+	    VGEN__V1__HEALTH_CHECK_REQUEST__INIT;
+	Vgen__V1__GetMeRequest me = VGEN__V1__GET_ME_REQUEST__INIT;
+	Vgen__V1__LoginRequest login = VGEN__V1__LOGIN_REQUEST__INIT;
+
+	if (strcmp(method, "Health") == 0)
+		return frame_pack(f, M_HEALTH, &health.base, NULL);
+	if (strcmp(method, "GetMe") == 0)
+		return frame_pack(f, M_GETME, &me.base, u->bearer);
+	login.email = (char *)u->email;
+	login.password = (char *)u->password;
+	return frame_pack(f, M_LOGIN, &login.base, NULL);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void
+table_head(void)
+{
+	printf("%-26s %10s %9s %9s %9s %9s %8s\n", "", "req/s", "p50 us",
+	    "p99 us", "p99.9 us", "max us", "errors");
+}
+
+static void
+table_row(const struct result *r)
+{
+	bool first = true;
+
+	if (r->max == 0)	/* background: no latencies kept */
+		printf("%-26s %10.0f %9s %9s %9s %9s %8" PRIu64 "\n", r->name,
+		    r->rps, "-", "-", "-", "-", r->errors);
+	else
+		printf("%-26s %10.0f %9" PRIu32 " %9" PRIu32 " %9" PRIu32
+		    " %9" PRIu32 " %8" PRIu64 "\n", r->name, r->rps, r->p50,
+		    r->p99, r->p999, r->max, r->errors);
+	for (int k = 1; k < K_NKINDS; k++) {
+		if (r->err[k] == 0)
+			continue;
+		printf("%s%s %" PRIu64, first ? "  errors: " : ", ",
+		    kind_name(k), r->err[k]);
+		first = false;
+	}
+	if (!first)
+		printf("\n");
+	if (r->dropped > 0)
+		printf("  (%" PRIu64 " samples beyond the memory ceiling not "
+		    "kept; percentiles use the rest)\n", r->dropped);
+}
+
+static double
+ratio(double a, double b)
+{
+	return b > 0 ? a / b : 0;
+}
+
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void
+json_result(const char *key, const struct result *r)
+{
+	bool first = true;
+
+	printf("\"%s\":{\"req_per_s\":%.1f,\"ok\":%" PRIu64 ",\"seconds\":%.3f,"
+	    "\"p50_us\":%" PRIu32 ",\"p99_us\":%" PRIu32 ",\"p999_us\":%"
+	    PRIu32 ",\"max_us\":%" PRIu32 ",\"errors\":%" PRIu64
+	    ",\"samples_dropped\":%" PRIu64 ",\"errors_by_status\":{", key,
+	    r->rps, r->ok, r->secs, r->p50, r->p99, r->p999, r->max,
+	    r->errors, r->dropped);
+	for (int k = 1; k < K_NKINDS; k++) {
+		if (r->err[k] == 0)
+			continue;
+		printf("%s\"%s\":%" PRIu64, first ? "" : ",", kind_name(k),
+		    r->err[k]);
+		first = false;
+	}
+	printf("}}");
+}
+
+/* ---- modes ------------------------------------------------------------- */
+
+static bool
+method_valid(const char *m)
+{
+	return strcmp(m, "Health") == 0 || strcmp(m, "GetMe") == 0 ||
+	    strcmp(m, "Login") == 0;
+}
+
+static int
+mode_rpc(const struct opts *o)
+{
+	struct bench_user user = { .bearer = NULL };
+	struct frame fg = { 0 }, bgf = { 0 };
+	struct result base = { 0 }, idle = { 0 }, loaded = { 0 }, bgr = { 0 };
+	struct pool bg = { 0 };
+	struct echo echo;
+	char name_base[64], name_idle[64], name_loaded[64], name_bg[64];
+	bool need_user, have_bg = o->bg_method != NULL;
+	int n = (int)o->clients, rv = 1;
+
+	if (server_check(o->server) < 0)
+		return 1;
+	need_user = strcmp(o->method, "Health") != 0 ||
+	    (have_bg && strcmp(o->bg_method, "Health") != 0);
+	if (need_user && user_setup(o->server, &user) < 0)
+		goto out;
+	if (method_frame(o->method, &user, &fg) < 0 ||
+	    (have_bg && method_frame(o->bg_method, &user, &bgf) < 0)) {
+		fprintf(stderr, "vgen-bench: out of memory\n");
+		goto out;
+	}
+	snprintf(name_base, sizeof(name_base), "echo baseline%s",
+	    o->baseline_process ? " (process)" : "");
+	snprintf(name_idle, sizeof(name_idle), "server %s%s", o->method,
+	    have_bg ? " (idle)" : "");
+	snprintf(name_loaded, sizeof(name_loaded), "server %s (+%s:%ld)",
+	    o->method, have_bg ? o->bg_method : "", o->bg_clients);
+	snprintf(name_bg, sizeof(name_bg), "background %s:%ld",
+	    have_bg ? o->bg_method : "", o->bg_clients);
+
+	if (!o->no_baseline && o->baseline_process) {
+		char url[64];
+		pid_t pid;
+		int brv;
+
+		/* Long enough for the run; the child goes away by itself. */
+		pid = echo_spawn(o->secs + 2 * o->timeout_ms / 1000 + 30, url,
+		    sizeof(url));
+		if (pid < 0)
+			goto out;
+		brv = run_load(name_base, n, call_echo, &fg, url, NULL, NULL,
+		    o->secs, o->timeout_ms, &base);
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+		if (brv < 0)
+			goto out;
+	} else if (!o->no_baseline) {
+		int brv;
+
+		if (echo_start(&echo, "tcp://127.0.0.1:0") < 0)
+			goto out;
+		brv = run_load(name_base, n, call_echo, &fg, echo.url, NULL,
+		    NULL, o->secs, o->timeout_ms, &base);
+		echo_stop(&echo);
+		if (brv < 0)
+			goto out;
+	}
+	if (run_load(name_idle, n, call_rpc, &fg, o->server, NULL, NULL,
+	    o->secs, o->timeout_ms, &idle) < 0)
+		goto out;
+	if (have_bg) {
+		fprintf(stderr, "vgen-bench: background: %ld clients on %s\n",
+		    o->bg_clients, o->bg_method);
+		if (pool_open(&bg, (int)o->bg_clients, call_rpc, &bgf,
+		    o->server, NULL, true, o->secs, o->timeout_ms) < 0)
+			goto out;
+		if (pool_start(&bg, o->secs) < 0) {
+			pool_join(&bg);
+			goto out;
+		}
+		/* The foreground's warm-up lets the background ramp up too. */
+		if (run_load(name_loaded, n, call_rpc, &fg, o->server, NULL,
+		    NULL, o->secs, o->timeout_ms, &loaded) < 0) {
+			pool_join(&bg);
+			goto out;
+		}
+		pool_join(&bg);
+		if (pool_result(&bg, name_bg, &bgr) < 0)
+			goto out;
+	}
+
+	if (o->json) {
+		printf("{\"mode\":\"rpc\",\"method\":");
+		json_str(o->method);
+		printf(",\"clients\":%d,\"duration_s\":%ld,\"server_url\":", n,
+		    o->secs);
+		json_str(o->server);
+		printf(",");
+		if (!o->no_baseline) {
+			printf("\"baseline_process\":%s,",
+			    o->baseline_process ? "true" : "false");
+			json_result("baseline", &base);
+			printf(",");
+		}
+		json_result("server", &idle);
+		if (!o->no_baseline)
+			printf(",\"ratio_rps\":%.3f,\"ratio_p99\":%.3f",
+			    ratio(idle.rps, base.rps),
+			    ratio(idle.p99, base.p99));
+		if (have_bg) {
+			printf(",\"background\":{\"method\":");
+			json_str(o->bg_method);
+			printf(",\"clients\":%ld,\"req_per_s\":%.1f,"
+			    "\"errors\":%" PRIu64 "},", o->bg_clients, bgr.rps,
+			    bgr.errors);
+			json_result("loaded", &loaded);
+			printf(",\"idle_p99_us\":%" PRIu32
+			    ",\"loaded_p99_us\":%" PRIu32
+			    ",\"ratio_loaded_idle_p99\":%.3f", idle.p99,
+			    loaded.p99, ratio(loaded.p99, idle.p99));
+		}
+		printf("}\n");
+	} else {
+		printf("vgen-bench rpc %s: -c %d, %ld s per run, server %s\n\n",
+		    o->method, n, o->secs, o->server);
+		table_head();
+		if (!o->no_baseline)
+			table_row(&base);
+		table_row(&idle);
+		if (have_bg) {
+			table_row(&loaded);
+			table_row(&bgr);
+		}
+		printf("\n");
+		if (!o->no_baseline)
+			printf("server/baseline: throughput %.2f, p99 %.2f\n",
+			    ratio(idle.rps, base.rps),
+			    ratio(idle.p99, base.p99));
+		if (have_bg)
+			printf("%s p99: idle %" PRIu32 " us, loaded %" PRIu32
+			    " us, loaded/idle %.2f\n", o->method, idle.p99,
+			    loaded.p99, ratio(loaded.p99, idle.p99));
+	}
+	fflush(stdout);
+	rv = 0;
+	if (idle.ok == 0 || (have_bg && loaded.ok == 0)) {
+		fprintf(stderr, "vgen-bench: no call to %s succeeded\n",
+		    o->method);
+		rv = 1;
+	}
+out:
+	pool_fini(&bg);
+	free(fg.buf);
+	free(bgf.buf);
+	free(user.bearer);
+	return rv;
+}
+
+/* The SQL baseline: what one indexed read costs without the transport. */
+static int
+mode_pg(const struct opts *o)
+{
+	const char *keys[] = { "connect_timeout", "dbname", NULL };
+	const char *vals[] = { "5", o->database_url, NULL };
+	char id[VG_UUID_STRLEN + 1] = "00000000-0000-4000-8000-000000000000";
+	struct result r;
+	PGconn *db;
+	PGresult *res;
+	bool found = false;
+
+	if (o->database_url == NULL || *o->database_url == '\0') {
+		fprintf(stderr, "vgen-bench: pg needs --database-url or "
+		    "VGEN_DATABASE_URL\n");
+		return 2;
+	}
+	db = PQconnectdbParams(keys, vals, 1);
+	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
+		pg_fail("cannot connect to the database", db);
+		PQfinish(db);
+		return 1;
+	}
+	res = PQexec(db, "SELECT id::text FROM users LIMIT 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg_fail("reading users", db);
+		PQclear(res);
+		PQfinish(db);
+		return 1;
+	}
+	if (PQntuples(res) == 1) {
+		snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+		found = true;
+	}
+	PQclear(res);
+	PQfinish(db);
+	if (!found)
+		fprintf(stderr, "vgen-bench: no users yet; looking up an "
+		    "absent id (the same index probe, no row)\n");
+
+	if (run_load("pg pk select", (int)o->clients, call_pg, NULL, NULL,
+	    o->database_url, id, o->secs, o->timeout_ms, &r) < 0)
+		return 1;
+	if (o->json) {
+		printf("{\"mode\":\"pg\",\"query\":\"pk\",\"clients\":%ld,"
+		    "\"duration_s\":%ld,", o->clients, o->secs);
+		json_result("pg", &r);
+		printf("}\n");
+	} else {
+		printf("vgen-bench pg pk: -c %ld, %ld s\n\n", o->clients,
+		    o->secs);
+		table_head();
+		table_row(&r);
+	}
+	return r.ok == 0;
+}
+
+static int
+mode_echo(const struct opts *o)
+{
+	struct echo e;
+
+	if (echo_start(&e, o->listen) < 0)
+		return 1;
+	printf("%s\n", e.url);	/* echo_spawn reads this line */
+	fflush(stdout);
+	fprintf(stderr, "vgen-bench: echo on %s for %ld s\n", e.url, o->secs);
+	sleep_ms((int64_t)o->secs * 1000);
+	echo_stop(&e);
+	return 0;
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+static int
+parse_long(const char *flag, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, "vgen-bench: %s must be a whole number from "
+		    "%ld to %ld, not \"%s\"\n", flag, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+parse_background(const char *s, struct opts *o)
+{
+	static char method[16];
+	const char *colon = strchr(s, ':');
+	size_t len = colon != NULL ? (size_t)(colon - s) : 0;
+
+	if (colon == NULL || len == 0 || len >= sizeof(method)) {
+		fprintf(stderr, "vgen-bench: --background wants METHOD:N, "
+		    "like Login:32\n");
+		return -1;
+	}
+	memcpy(method, s, len);
+	method[len] = '\0';
+	if (!method_valid(method)) {
+		fprintf(stderr, "vgen-bench: --background method must be "
+		    "Health, GetMe or Login, not \"%s\"\n", method);
+		return -1;
+	}
+	o->bg_method = method;
+	return parse_long("--background N", colon + 1, 1, BENCH_MAX_THREADS,
+	    &o->bg_clients);
+}
+
+enum {
+	OPT_SERVER = 256, OPT_NO_BASELINE, OPT_BACKGROUND, OPT_JSON,
+	OPT_TIMEOUT, OPT_DATABASE_URL, OPT_QUERY, OPT_LISTEN, OPT_METHOD,
+	OPT_BASELINE_PROC,
+};
+
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "method", required_argument, NULL, OPT_METHOD },
+		{ "clients", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "server", required_argument, NULL, OPT_SERVER },
+		{ "no-baseline", no_argument, NULL, OPT_NO_BASELINE },
+		{ "baseline-process", no_argument, NULL, OPT_BASELINE_PROC },
+		{ "background", required_argument, NULL, OPT_BACKGROUND },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "database-url", required_argument, NULL, OPT_DATABASE_URL },
+		{ "query", required_argument, NULL, OPT_QUERY },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool secs_set = false;
+	const char *env;
+	int ch;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 1;
+	}
+	o->mode = argv[1];
+	if (strcmp(o->mode, "rpc") != 0 && strcmp(o->mode, "pg") != 0 &&
+	    strcmp(o->mode, "echo") != 0) {
+		fprintf(stderr, "vgen-bench: unknown mode \"%s\" (rpc, pg or "
+		    "echo; see --help)\n", o->mode);
+		return 2;
+	}
+	o->clients = 16;
+	o->secs = 10;
+	o->timeout_ms = 10000;
+	o->query = "pk";
+	o->listen = "tcp://127.0.0.1:7499";
+	env = getenv("VGEN_SERVER");
+	o->server = env != NULL && *env != '\0' ? env : VGEN_DEFAULT_SERVER;
+	o->database_url = getenv("VGEN_DATABASE_URL");
+
+	opterr = 0;
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, ":c:d:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_METHOD:
+			o->method = optarg;
+			break;
+		case 'c':
+			if (parse_long("-c", optarg, 1, BENCH_MAX_THREADS,
+			    &o->clients) < 0)
+				return 2;
+			break;
+		case 'd':
+			if (parse_long("-d", optarg, 1, 86400, &o->secs) < 0)
+				return 2;
+			secs_set = true;
+			break;
+		case OPT_SERVER:
+			o->server = optarg;
+			break;
+		case OPT_NO_BASELINE:
+			o->no_baseline = true;
+			break;
+		case OPT_BASELINE_PROC:
+			o->baseline_process = true;
+			break;
+		case OPT_BACKGROUND:
+			if (parse_background(optarg, o) < 0)
+				return 2;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_long("--timeout", optarg, 1, 3600000,
+			    &o->timeout_ms) < 0)
+				return 2;
+			break;
+		case OPT_DATABASE_URL:
+			o->database_url = optarg;
+			break;
+		case OPT_QUERY:
+			o->query = optarg;
+			break;
+		case OPT_LISTEN:
+			o->listen = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		case ':':
+			fprintf(stderr, "vgen-bench: %s needs a value\n",
+			    argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "vgen-bench: unknown option \"%s\" "
+			    "(see --help)\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vgen-bench: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		return 2;
+	}
+	if (strcmp(o->mode, "rpc") == 0) {
+		if (o->method == NULL) {
+			fprintf(stderr, "vgen-bench: rpc needs --method "
+			    "Health, GetMe or Login\n");
+			return 2;
+		}
+		if (!method_valid(o->method)) {
+			fprintf(stderr, "vgen-bench: --method must be Health, "
+			    "GetMe or Login, not \"%s\"\n", o->method);
+			return 2;
+		}
+	}
+	if (strcmp(o->mode, "rpc") != 0 && (o->method != NULL ||
+	    o->bg_method != NULL || o->no_baseline || o->baseline_process)) {
+		fprintf(stderr, "vgen-bench: --method, --background and "
+		    "--*baseline* belong to rpc mode\n");
+		return 2;
+	}
+	if (strcmp(o->mode, "pg") == 0 && strcmp(o->query, "pk") != 0) {
+		fprintf(stderr, "vgen-bench: --query must be pk, not \"%s\"\n",
+		    o->query);
+		return 2;
+	}
+	if (strcmp(o->mode, "echo") == 0 && !secs_set)
+		o->secs = 60;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	int rv;
+
+	if ((rv = parse_args(argc, argv, &o)) != 0)
+		return rv == 1 ? 0 : rv;
+	if (strcmp(o.mode, "rpc") == 0)
+		return mode_rpc(&o);
+	if (strcmp(o.mode, "pg") == 0)
+		return mode_pg(&o);
+	return mode_echo(&o);
+}
