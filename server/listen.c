@@ -35,10 +35,8 @@ struct srv_endpoint {
 	bool sock_open;
 	size_t nctx;
 	struct srv_ctx *ctxs;
-	pthread_mutex_t mu;
-	pthread_cond_t idle;	/* signalled when busy drops */
-	size_t busy;		/* contexts holding a request */
-	bool stopping;
+	atomic_size_t busy;	/* contexts holding a request */
+	atomic_bool stopping;
 };
 
 struct srv_pool {
@@ -54,20 +52,19 @@ struct srv_pool {
 
 static void ctx_send(struct srv_ctx *c, nng_msg *reply);
 
+/*
+ * The hot path takes no lock of ours: a context re-arms unless the
+ * endpoint is stopping.  One that re-arms just after the stop cancelled
+ * the receives is ended by the socket's close (NNG_ECLOSED).
+ */
 static void
 ctx_rearm(struct srv_ctx *c)
 {
 	struct srv_endpoint *ep = c->ep;
 
-	pthread_mutex_lock(&ep->mu);
-	ep->busy--;
-	if (ep->stopping) {
-		pthread_cond_broadcast(&ep->idle);
-		pthread_mutex_unlock(&ep->mu);
-		return;
-	}
-	nng_ctx_recv(c->ctx, c->recv_aio);
-	pthread_mutex_unlock(&ep->mu);
+	if (!atomic_load(&ep->stopping))
+		nng_ctx_recv(c->ctx, c->recv_aio);
+	atomic_fetch_sub(&ep->busy, 1);
 }
 
 static void
@@ -93,20 +90,13 @@ recv_cb(void *arg)
 	enum srv_lane lane;
 	int rv = nng_aio_result(c->recv_aio);
 
-	pthread_mutex_lock(&ep->mu);
 	if (rv != 0) {
-		bool again = !ep->stopping && rv != NNG_ECLOSED &&
-		    rv != NNG_ECANCELED;
-
-		if (again)
+		if (!atomic_load(&ep->stopping) && rv != NNG_ECLOSED &&
+		    rv != NNG_ECANCELED)
 			nng_ctx_recv(c->ctx, c->recv_aio);
-		else
-			pthread_cond_broadcast(&ep->idle);
-		pthread_mutex_unlock(&ep->mu);
 		return;
 	}
-	ep->busy++;
-	pthread_mutex_unlock(&ep->mu);
+	atomic_fetch_add(&ep->busy, 1);
 
 	msg = nng_aio_get_msg(c->recv_aio);
 	srv_dispatch_prepare(ep->srv, ep->table, msg, &c->req);
@@ -234,8 +224,6 @@ endpoint_free(struct srv_endpoint *ep)
 		nng_aio_free(ep->ctxs[i].recv_aio);
 		nng_aio_free(ep->ctxs[i].send_aio);
 	}
-	pthread_mutex_destroy(&ep->mu);
-	pthread_cond_destroy(&ep->idle);
 	free(ep->ctxs);
 	free(ep);
 }
@@ -283,8 +271,6 @@ endpoint_new(struct srv *s, const struct srv_table *t, const char *urls,
 		return VG_ENOMEM;
 	ep->srv = s;
 	ep->table = t;
-	pthread_mutex_init(&ep->mu, NULL);
-	pthread_cond_init(&ep->idle, NULL);
 	if ((ep->ctxs = calloc(nctx, sizeof(ep->ctxs[0]))) == NULL)
 		goto fail;
 	if (nng_rep0_open(&ep->sock) != 0)
@@ -321,26 +307,14 @@ endpoint_drain(struct srv_endpoint *ep, int64_t until_ms)
 {
 	if (ep == NULL)
 		return;
-	pthread_mutex_lock(&ep->mu);
-	ep->stopping = true;
-	pthread_mutex_unlock(&ep->mu);
+	atomic_store(&ep->stopping, true);
 	for (size_t i = 0; i < ep->nctx; i++)
 		nng_aio_cancel(ep->ctxs[i].recv_aio);
-	pthread_mutex_lock(&ep->mu);
-	while (ep->busy > 0 && vg_now_ms() < until_ms) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&ep->idle, &ep->mu, &ts);
-	}
-	if (ep->busy > 0)
-		vg_warn("shutdown grace over calls_in_flight=%zu", ep->busy);
-	pthread_mutex_unlock(&ep->mu);
+	while (atomic_load(&ep->busy) > 0 && vg_now_ms() < until_ms)
+		usleep(10 * 1000);
+	if (atomic_load(&ep->busy) > 0)
+		vg_warn("shutdown grace over calls_in_flight=%zu",
+		    atomic_load(&ep->busy));
 }
 
 /* ---- health probe --------------------------------------------------------- */
