@@ -2,6 +2,8 @@
 # so vgen-server carries its schema and needs no path at run time.
 set(body "/* generated from the migrations folder: do not edit */\n#include <stddef.h>\n")
 string(APPEND body "#include \"store.h\"\n\nconst struct store_migration store_migrations[] = {\n")
+# FILES is "|"-separated: a ";" list would be split on the command line.
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)
   file(READ ${f} hex HEX)

@@ -11,6 +11,7 @@
 
 static const struct store_stmt *const stmt_tables[] = {
 	store_user_stmts,
+	store_job_stmts,
 	NULL,
 };
 
@@ -74,7 +75,9 @@ conn_connect(store_conn *db)
 		return VG_EUNAVAIL;
 	}
 	/* Columns are TIMESTAMP without zone: store and read them as UTC. */
-	res = PQexec(db->pg, "SET TIME ZONE 'UTC'");
+	res = PQexec(db->pg, db->async_commit ?
+	    "SET TIME ZONE 'UTC'; SET synchronous_commit = off" :
+	    "SET TIME ZONE 'UTC'");
 	rv = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : VG_EUNAVAIL;
 	PQclear(res);
 	if (rv < 0) {
@@ -99,6 +102,21 @@ store_open(const char *conninfo, store_conn **out)
 		return VG_ENOMEM;
 	}
 	(void)conn_connect(db);	/* down now is fine: calls will retry */
+	*out = db;
+	return 0;
+}
+
+int
+store_open_async(const char *conninfo, store_conn **out)
+{
+	store_conn *db = calloc(1, sizeof(*db));
+
+	if (db == NULL || (db->conninfo = strdup(conninfo)) == NULL) {
+		free(db);
+		return VG_ENOMEM;
+	}
+	db->async_commit = true;
+	(void)conn_connect(db);
 	*out = db;
 	return 0;
 }
@@ -257,4 +275,49 @@ PGconn *
 store_conn_pg(store_conn *db)
 {
 	return conn_connect(db) == 0 ? db->pg : NULL;
+}
+
+int
+store_listen(store_conn *db, const char *channel)
+{
+	char sql[128];
+	PGresult *res;
+	int rv;
+
+	if ((rv = conn_connect(db)) < 0)
+		return rv;
+	snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+	res = PQexec(db->pg, sql);
+	rv = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : VG_EUNAVAIL;
+	PQclear(res);
+	if (rv < 0)
+		conn_drop(db);
+	return rv;
+}
+
+int
+store_notify_fd(store_conn *db)
+{
+	return db->pg != NULL ? PQsocket(db->pg) : -1;
+}
+
+int
+store_notify_next(store_conn *db, char *channel, size_t chlen, char *payload,
+    size_t plen)
+{
+	PGnotify *n;
+
+	if (db->pg == NULL)
+		return VG_EUNAVAIL;
+	if (!PQconsumeInput(db->pg) || PQstatus(db->pg) != CONNECTION_OK) {
+		conn_drop(db);
+		return VG_EUNAVAIL;
+	}
+	n = PQnotifies(db->pg);
+	if (n == NULL)
+		return 0;
+	snprintf(channel, chlen, "%s", n->relname);
+	snprintf(payload, plen, "%s", n->extra);
+	PQfreemem(n);
+	return 1;
 }

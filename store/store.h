@@ -92,4 +92,191 @@ int store_user_update(store_conn *db, const char *id, bool set_username,
     const char *username, bool set_avatar, const char *avatar_url,
     struct store_user *u) VG_MUSTCHECK;
 
+/* ---- jobs ----------------------------------------------------------------- */
+
+#define STORE_PROMPT_MAX 1000	/* characters */
+#define STORE_IDEMPOTENCY_KEY_MAX 128
+#define STORE_ERROR_MAX 1000	/* bytes of error_message we store */
+
+/* Numbers as the proto enums (Orientation, JobStatus). */
+enum store_orientation { STORE_PORTRAIT = 1, STORE_LANDSCAPE = 2 };
+enum store_job_status {
+	STORE_JOB_PENDING = 1,
+	STORE_JOB_PROCESSING = 2,
+	STORE_JOB_COMPLETED = 3,
+	STORE_JOB_FAILED = 4,
+};
+const char *store_job_status_name(int status);	/* "pending", ... */
+int store_job_status_parse(const char *s);	/* 0 when unknown */
+
+struct store_job {
+	char id[VG_UUID_STRLEN + 1];
+	char user_id[VG_UUID_STRLEN + 1];
+	char video_id[VG_UUID_STRLEN + 1];	/* "" when none */
+	char *prompt;		/* owned, like every pointer below */
+	char *error_message;	/* NULL when none */
+	char *external_job_id;	/* NULL when none */
+	char *model;		/* NULL when none */
+	char *idempotency_key;	/* NULL when none */
+	char *locked_by;	/* NULL when not leased */
+	int orientation;	/* enum store_orientation */
+	int status;		/* enum store_job_status */
+	int progress;		/* 0..100 */
+	int attempts, max_attempts;
+	int64_t version;
+	int64_t created_us, updated_us;
+	int64_t completed_us;	/* 0 when not finished */
+	int64_t run_after_us, locked_until_us;	/* 0 when NULL */
+};
+void store_job_fini(struct store_job *job);	/* safe on zeroes */
+
+/* Outcomes of store_job_create. */
+enum store_create_outcome {
+	STORE_CREATED = 1,	/* a new job */
+	STORE_EXISTING = 2,	/* the job of the same idempotency key */
+};
+
+/*
+ * store_job_create inserts a pending job for `user_id` unless the user
+ * already has `max_active` pending or processing jobs (VG_ELIMIT), or a
+ * job with the same `idem_key` (may be NULL) exists: then that job comes
+ * back with *outcome STORE_EXISTING.  Serialised per user, so the limit
+ * holds under concurrency.  The insert wakes workers (NOTIFY vgen_jobs).
+ * Returns 0 and *job, VG_ELIMIT, VG_ENOTFOUND (no such user), ...
+ */
+int store_job_create(store_conn *db, const char *user_id, const char *prompt,
+    int orientation, const char *idem_key, int max_active, int max_attempts,
+    struct store_job *job, int *outcome) VG_MUSTCHECK;
+
+/* store_job_get: the job if `user_id` owns it; VG_ENOTFOUND otherwise. */
+int store_job_get(store_conn *db, const char *user_id, const char *job_id,
+    struct store_job *job) VG_MUSTCHECK;
+
+/* store_job_get_any: by id alone, for workers, admins and tests. */
+int store_job_get_any(store_conn *db, const char *job_id,
+    struct store_job *job) VG_MUSTCHECK;
+
+/*
+ * A page of jobs, newest first.  store_job_list fills jobs[0..*n) (at most
+ * `limit`, caller-allocated array, each released with store_job_fini) for
+ * `user_id`, optionally only `status` (0: all), after the keyset position
+ * (after_us, after_id) when after_id is not NULL.  store_job_list_active
+ * lists pending and processing jobs (at most `limit`).
+ */
+int store_job_list(store_conn *db, const char *user_id, int status,
+    int64_t after_us, const char *after_id, int limit,
+    struct store_job *jobs, int *n) VG_MUSTCHECK;
+int store_job_list_active(store_conn *db, const char *user_id, int limit,
+    struct store_job *jobs, int *n) VG_MUSTCHECK;
+
+/*
+ * store_job_cancel moves the user's pending or processing job to failed
+ * with error_message "canceled" (its worker is told through NOTIFY
+ * vgen_job_cancel).  Returns 0 and the job as it is now — also when it had
+ * already finished (then unchanged) — or VG_ENOTFOUND.
+ */
+int store_job_cancel(store_conn *db, const char *user_id, const char *job_id,
+    struct store_job *job) VG_MUSTCHECK;
+
+/* ---- the worker's side of the queue ---------------------------------------
+ *
+ * Every write after a claim is fenced on (id, locked_by = worker,
+ * attempts = attempt, status = processing): VG_ESTALE means the job was
+ * canceled or taken over, and nothing was written.
+ */
+
+/*
+ * store_job_claim leases up to `max` due pending jobs, oldest first, for
+ * `worker` for lease_s seconds (FOR UPDATE SKIP LOCKED): status becomes
+ * processing, attempts + 1, model set from the orientation.  Fills
+ * jobs[0..*n) (caller-allocated; store_job_fini each).
+ */
+int store_job_claim(store_conn *db, const char *worker, int max, int lease_s,
+    const char *model_portrait, const char *model_landscape,
+    struct store_job *jobs, int *n) VG_MUSTCHECK;
+
+/* One job's fence. */
+struct store_fence {
+	const char *id;
+	int attempt;
+};
+
+/*
+ * store_job_progress_batch raises progress (never lowers it) for the
+ * fenced jobs in one statement; jobs whose fence fails are skipped.
+ * Meant for a connection made with store_open_async (progress commits
+ * without waiting for fsync: a lost tick is harmless).
+ */
+int store_job_progress_batch(store_conn *db, const char *worker,
+    const struct store_fence *f, const int *progress, int n) VG_MUSTCHECK;
+
+/*
+ * store_job_lease_extend pushes locked_until to now + lease_s for the
+ * fenced jobs and sets lost[i] for each one whose fence failed (canceled
+ * or taken over).
+ */
+int store_job_lease_extend(store_conn *db, const char *worker,
+    const struct store_fence *f, int n, int lease_s, bool *lost) VG_MUSTCHECK;
+
+/* store_job_set_external records the provider's id of the generation. */
+int store_job_set_external(store_conn *db, const char *worker,
+    const struct store_fence *f, const char *external_id) VG_MUSTCHECK;
+
+/* The result of a generation. */
+struct store_video_new {
+	const char *model_used;
+	const char *video_url;
+	const char *thumbnail_url;	/* NULL when none */
+	int duration;			/* seconds; 0 when unknown */
+	const char *metadata;		/* JSON text, or NULL */
+};
+
+/*
+ * store_job_complete inserts the video and marks the job completed
+ * (progress 100, video_id, completed_at) in one statement: exactly one
+ * video per job.  Returns 0 and the video id, or VG_ESTALE (nothing
+ * written), VG_EINVAL (metadata not JSON).
+ */
+int store_job_complete(store_conn *db, const char *worker,
+    const struct store_fence *f, const struct store_video_new *v,
+    char video_id[VG_UUID_STRLEN + 1]) VG_MUSTCHECK;
+
+/*
+ * store_job_retry puts the job back to pending, due in delay_ms, keeping
+ * `error` as its error_message.  With `count_attempt` false the attempt
+ * is given back (rate limiting, shutdown).  A job out of attempts fails
+ * instead.  *failed tells which happened (may be NULL).
+ */
+int store_job_retry(store_conn *db, const char *worker,
+    const struct store_fence *f, int64_t delay_ms, const char *error,
+    bool count_attempt, bool *failed) VG_MUSTCHECK;
+
+/* store_job_fail: failed with `error` (readable by the user). */
+int store_job_fail(store_conn *db, const char *worker,
+    const struct store_fence *f, const char *error) VG_MUSTCHECK;
+
+/*
+ * store_job_reap returns processing jobs whose lease ran out to pending,
+ * or fails them when they are out of attempts.  *n: how many (may be NULL).
+ */
+int store_job_reap(store_conn *db, int max, int *n) VG_MUSTCHECK;
+
+/*
+ * store_open_async is store_open for a connection whose commits do not
+ * wait for the WAL flush (synchronous_commit = off): progress only.
+ */
+int store_open_async(const char *conninfo, store_conn **out) VG_MUSTCHECK;
+
+/*
+ * Notifications.  store_listen subscribes this connection to `channel`;
+ * store_notify_fd is its socket for poll(); store_notify_next takes one
+ * pending notification (channel and payload copied into the buffers,
+ * truncated) after consuming input: 1 when it got one, 0 when none,
+ * VG_EUNAVAIL when the connection broke (listen again after reconnecting).
+ */
+int store_listen(store_conn *db, const char *channel) VG_MUSTCHECK;
+int store_notify_fd(store_conn *db);
+int store_notify_next(store_conn *db, char *channel, size_t chlen,
+    char *payload, size_t plen) VG_MUSTCHECK;
+
 #endif /* STORE_H */

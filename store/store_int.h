@@ -16,6 +16,7 @@ struct store_conn {
 	bool prepared[STORE_MAX_STMTS];	/* by index in the registry */
 	char *conninfo;		/* owned */
 	int64_t down_since_ms;	/* for logging outages once */
+	bool async_commit;	/* synchronous_commit = off (store_open_async) */
 };
 
 /*
@@ -32,6 +33,7 @@ struct store_stmt {
 
 /* Every file's statements, in one table per file, NULL-name terminated. */
 extern const struct store_stmt store_user_stmts[];
+extern const struct store_stmt store_job_stmts[];
 
 /*
  * store_query runs prepared statement `name` with text parameters (NULL
