@@ -42,6 +42,7 @@ struct throttle_slot {
 /* Lives in sodium_malloc'd memory: locked, guarded, wiped on free. */
 struct auth_keys {
 	unsigned char shorthash[crypto_shorthash_KEYBYTES];
+	unsigned char mac[32];	/* derived from the secret: same on every server */
 	size_t jwt_len;
 	unsigned char jwt[];
 };
@@ -171,6 +172,18 @@ srv_auth_new(const void *secret, size_t len, int cost, long token_ttl_s,
 	crypto_shorthash_keygen(a->keys->shorthash);
 	a->keys->jwt_len = len;
 	memcpy(a->keys->jwt, secret, len);
+	{
+		/* A key of its own for srv_auth_mac, derived from the secret
+		 * so that every server sharing the secret agrees on it. */
+		static const char label[] = "vgen.v1 srv_auth_mac";
+		unsigned char h[32];
+
+		crypto_generichash(h, sizeof(h), secret, len, NULL, 0);
+		crypto_generichash(a->keys->mac, sizeof(a->keys->mac),
+		    (const unsigned char *)label, sizeof(label) - 1, h,
+		    sizeof(h));
+		sodium_memzero(h, sizeof(h));
+	}
 	sodium_mprotect_readonly(a->keys);
 
 	/* The dummy hash: same cost, so an unknown e-mail costs the same. */
@@ -569,4 +582,12 @@ srv_login_succeeded(struct srv_auth *a, const char *email)
 	if (s != NULL)
 		memset(s, 0, sizeof(*s));
 	pthread_mutex_unlock(&a->lock);
+}
+
+void
+srv_auth_mac(const struct srv_auth *a, const void *msg, size_t len,
+    unsigned char out[SRV_MAC_BYTES])
+{
+	crypto_generichash(out, SRV_MAC_BYTES, msg, len, a->keys->mac,
+	    sizeof(a->keys->mac));
 }

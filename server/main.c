@@ -58,12 +58,18 @@ static const struct vg_opt opts[] = {
 	{ "max-frame", "VGEN_MAX_FRAME", VG_OPT_INT, "65536",
 	    "largest request frame in bytes", &cfg.max_frame, 1024,
 	    16777216 },
+	{ "max-active-jobs", "VGEN_MAX_ACTIVE_JOBS", VG_OPT_INT, "5",
+	    "pending + processing jobs one user may have",
+	    &cfg.max_active_jobs, 1, 100000 },
+	{ "job-max-attempts", "VGEN_JOB_MAX_ATTEMPTS", VG_OPT_INT, "3",
+	    "attempts a job gets before it fails", &cfg.job_max_attempts, 1,
+	    100 },
 	{ NULL, NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 
 static const struct srv_service_def rpc_services[] = {
 	{ &vgen__v1__user_service__descriptor, srv_user_handlers },
-	{ &vgen__v1__video_job_service__descriptor, NULL },
+	{ &vgen__v1__video_job_service__descriptor, srv_job_handlers },
 	{ &vgen__v1__video_service__descriptor, NULL },
 	{ &vgen__v1__health_service__descriptor, srv_health_handlers },
 	{ NULL, NULL },
@@ -72,7 +78,7 @@ static const struct srv_service_def rpc_services[] = {
 /* The admin endpoint serves everything, plus AdminService. */
 static const struct srv_service_def admin_services[] = {
 	{ &vgen__v1__user_service__descriptor, srv_user_handlers },
-	{ &vgen__v1__video_job_service__descriptor, NULL },
+	{ &vgen__v1__video_job_service__descriptor, srv_job_handlers },
 	{ &vgen__v1__video_service__descriptor, NULL },
 	{ &vgen__v1__health_service__descriptor, srv_health_handlers },
 	{ &vgen__v1__admin_service__descriptor, NULL },

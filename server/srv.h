@@ -104,4 +104,13 @@ bool srv_login_throttled(struct srv_auth *a, const char *email);
 void srv_login_failed(struct srv_auth *a, const char *email);
 void srv_login_succeeded(struct srv_auth *a, const char *email);
 
+/*
+ * srv_auth_mac writes a keyed BLAKE2b tag of `msg` into out, with a key
+ * derived from the JWT secret (so every server sharing the secret agrees).
+ * For values we hand out and must recognise untampered (page tokens).
+ */
+#define SRV_MAC_BYTES 16
+void srv_auth_mac(const struct srv_auth *a, const void *msg, size_t len,
+    unsigned char out[SRV_MAC_BYTES]);
+
 #endif /* SRV_H */

@@ -116,11 +116,30 @@ struct srv_method {
 
 extern const struct srv_handler_def srv_user_handlers[];
 extern const struct srv_handler_def srv_health_handlers[];
+extern const struct srv_handler_def srv_job_handlers[];
 
 /* Convert store rows to messages (copies into call memory). */
 Vgen__V1__User *srv_user_to_pb(struct srv_call *call,
     const struct store_user *u);
 Google__Protobuf__Timestamp *srv_ts_to_pb(struct srv_call *call, int64_t us);
+Vgen__V1__VideoJob *srv_job_to_pb(struct srv_call *call,
+    const struct store_job *j);
+
+/* ---- page.c: page tokens ---------------------------------------------- */
+
+/* What a token pages through: a token of one listing is refused by another. */
+enum { SRV_PAGE_JOBS = 1, SRV_PAGE_VIDEOS = 2, SRV_PAGE_USERS = 3 };
+
+/*
+ * srv_page_token encodes the keyset position (created_us, id) of listing
+ * `kind` for the calling user into call memory; NULL when out of memory.
+ * srv_page_parse reverses it: 0, or VG_EINVAL for a token that is not
+ * ours, not this user's, not this listing's, or damaged.
+ */
+char *srv_page_token(struct srv_call *call, int kind, int64_t created_us,
+    const char *id);
+int srv_page_parse(struct srv_call *call, int kind, const char *token,
+    int64_t *created_us, char id[VG_UUID_STRLEN + 1]) VG_MUSTCHECK;
 
 /* ---- wire.c: string fields checked on the raw bytes ------------------- */
 
@@ -192,6 +211,8 @@ struct srv_config {
 	long token_ttl_s;
 	long default_timeout_ms;
 	long max_frame;
+	long max_active_jobs;		/* pending + processing per user */
+	long job_max_attempts;
 };
 
 struct srv_pool;	/* listen.c: a lane's threads and queue */
