@@ -70,7 +70,7 @@ static const struct vg_opt opts[] = {
 static const struct srv_service_def rpc_services[] = {
 	{ &vgen__v1__user_service__descriptor, srv_user_handlers },
 	{ &vgen__v1__video_job_service__descriptor, srv_job_handlers },
-	{ &vgen__v1__video_service__descriptor, NULL },
+	{ &vgen__v1__video_service__descriptor, srv_video_handlers },
 	{ &vgen__v1__health_service__descriptor, srv_health_handlers },
 	{ NULL, NULL },
 };
@@ -79,7 +79,7 @@ static const struct srv_service_def rpc_services[] = {
 static const struct srv_service_def admin_services[] = {
 	{ &vgen__v1__user_service__descriptor, srv_user_handlers },
 	{ &vgen__v1__video_job_service__descriptor, srv_job_handlers },
-	{ &vgen__v1__video_service__descriptor, NULL },
+	{ &vgen__v1__video_service__descriptor, srv_video_handlers },
 	{ &vgen__v1__health_service__descriptor, srv_health_handlers },
 	{ &vgen__v1__admin_service__descriptor, NULL },
 	{ NULL, NULL },

@@ -117,6 +117,7 @@ struct srv_method {
 extern const struct srv_handler_def srv_user_handlers[];
 extern const struct srv_handler_def srv_health_handlers[];
 extern const struct srv_handler_def srv_job_handlers[];
+extern const struct srv_handler_def srv_video_handlers[];
 
 /* Convert store rows to messages (copies into call memory). */
 Vgen__V1__User *srv_user_to_pb(struct srv_call *call,

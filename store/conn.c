@@ -12,6 +12,7 @@
 static const struct store_stmt *const stmt_tables[] = {
 	store_user_stmts,
 	store_job_stmts,
+	store_video_stmts,
 	NULL,
 };
 

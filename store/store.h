@@ -261,6 +261,46 @@ int store_job_fail(store_conn *db, const char *worker,
  */
 int store_job_reap(store_conn *db, int max, int *n) VG_MUSTCHECK;
 
+/* ---- videos ----------------------------------------------------------------- */
+
+enum store_video_status { STORE_VIDEO_COMPLETED = 1, STORE_VIDEO_FAILED = 2 };
+
+struct store_video {
+	char id[VG_UUID_STRLEN + 1];
+	char user_id[VG_UUID_STRLEN + 1];
+	char *prompt;		/* owned, like every pointer below */
+	char *model_used;	/* NULL when none */
+	char *video_url;
+	char *thumbnail_url;	/* NULL when none */
+	char *metadata;		/* JSON text; NULL when none */
+	int orientation;	/* enum store_orientation */
+	int status;		/* enum store_video_status */
+	int duration;		/* seconds; 0 when unknown */
+	int64_t created_us, updated_us;
+};
+void store_video_fini(struct store_video *v);	/* safe on zeroes */
+
+/*
+ * store_video_list fills videos[0..*n) (caller-allocated, at most `limit`;
+ * store_video_fini each) with `user_id`'s videos, newest first (created_at,
+ * id), after the keyset position (after_us, after_id) when after_id is not
+ * NULL, only `orientation` when it is not 0.
+ */
+int store_video_list(store_conn *db, const char *user_id, int orientation,
+    int64_t after_us, const char *after_id, int limit,
+    struct store_video *videos, int *n) VG_MUSTCHECK;
+
+/* store_video_get: the video if `user_id` owns it, else VG_ENOTFOUND. */
+int store_video_get(store_conn *db, const char *user_id, const char *id,
+    struct store_video *v) VG_MUSTCHECK;
+
+/*
+ * store_video_delete deletes the user's video; the job that made it keeps
+ * existing with video_id NULL (ON DELETE SET NULL).  0 or VG_ENOTFOUND.
+ */
+int store_video_delete(store_conn *db, const char *user_id, const char *id)
+    VG_MUSTCHECK;
+
 /*
  * store_open_async is store_open for a connection whose commits do not
  * wait for the WAL flush (synchronous_commit = off): progress only.

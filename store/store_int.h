@@ -34,6 +34,7 @@ struct store_stmt {
 /* Every file's statements, in one table per file, NULL-name terminated. */
 extern const struct store_stmt store_user_stmts[];
 extern const struct store_stmt store_job_stmts[];
+extern const struct store_stmt store_video_stmts[];
 
 /*
  * store_query runs prepared statement `name` with text parameters (NULL

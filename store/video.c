@@ -1,0 +1,136 @@
+/*
+ * store/video.c: the videos table as the users see it: keyset pages,
+ * one video, delete.  Videos are inserted by the worker's completion
+ * (store_job_complete), never here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+#define VIDEO_COLS "id, user_id, prompt, model_used, video_url, " \
+	"thumbnail_url, metadata::text, orientation::text, status::text, " \
+	"duration, " STORE_TS_US("created_at") ", " STORE_TS_US("updated_at")
+
+const struct store_stmt store_video_stmts[] = {
+	{ "video_list", "SELECT " VIDEO_COLS " FROM videos WHERE user_id = $1 "
+	    "AND ($2::orientation_type IS NULL OR orientation = $2) "
+	    "AND ($4::uuid IS NULL OR (created_at, id) < "
+	    "(timestamp 'epoch' + $3::int8 * interval '1 microsecond', $4)) "
+	    "ORDER BY created_at DESC, id DESC LIMIT $5", 5, true },
+	{ "video_get", "SELECT " VIDEO_COLS " FROM videos "
+	    "WHERE id = $1 AND user_id = $2", 2, true },
+	{ "video_delete", "DELETE FROM videos WHERE id = $1 AND user_id = $2 "
+	    "RETURNING id", 2, true },
+	{ NULL, NULL, 0, false },
+};
+
+void
+store_video_fini(struct store_video *v)
+{
+	if (v == NULL)
+		return;
+	free(v->prompt);
+	free(v->model_used);
+	free(v->video_url);
+	free(v->thumbnail_url);
+	free(v->metadata);
+	memset(v, 0, sizeof(*v));
+}
+
+static int
+video_from_row(const PGresult *res, int row, struct store_video *out)
+{
+	struct store_video v = { 0 };
+	int rv;
+
+	snprintf(v.id, sizeof(v.id), "%s", PQgetvalue(res, row, 0));
+	snprintf(v.user_id, sizeof(v.user_id), "%s", PQgetvalue(res, row, 1));
+	if ((rv = store_col_dup(res, row, 2, &v.prompt)) < 0 ||
+	    (rv = store_col_dup(res, row, 3, &v.model_used)) < 0 ||
+	    (rv = store_col_dup(res, row, 4, &v.video_url)) < 0 ||
+	    (rv = store_col_dup(res, row, 5, &v.thumbnail_url)) < 0 ||
+	    (rv = store_col_dup(res, row, 6, &v.metadata)) < 0) {
+		store_video_fini(&v);
+		return rv;
+	}
+	v.orientation = strcmp(PQgetvalue(res, row, 7), "portrait") == 0 ?
+	    STORE_PORTRAIT : STORE_LANDSCAPE;
+	v.status = strcmp(PQgetvalue(res, row, 8), "failed") == 0 ?
+	    STORE_VIDEO_FAILED : STORE_VIDEO_COMPLETED;
+	v.duration = (int)store_col_i64(res, row, 9);
+	v.created_us = store_col_i64(res, row, 10);
+	v.updated_us = store_col_i64(res, row, 11);
+	*out = v;
+	return 0;
+}
+
+int
+store_video_list(store_conn *db, const char *user_id, int orientation,
+    int64_t after_us, const char *after_id, int limit,
+    struct store_video *videos, int *n)
+{
+	char us[24], lim[16];
+	const char *params[] = { user_id, orientation == STORE_PORTRAIT ?
+		"portrait" : orientation == STORE_LANDSCAPE ? "landscape" :
+		NULL, us, after_id, lim };
+	PGresult *res = NULL;
+	int rv, rows;
+
+	if (!vg_uuid_valid(user_id) ||
+	    (after_id != NULL && !vg_uuid_valid(after_id)))
+		return VG_EINVAL;
+	snprintf(us, sizeof(us), "%lld", (long long)after_us);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	rv = store_query(db, "video_list", params, 5, &res);
+	if (rv < 0)
+		goto out;
+	rows = PQntuples(res) < limit ? PQntuples(res) : limit;
+	for (int i = 0; i < rows; i++) {
+		if ((rv = video_from_row(res, i, &videos[i])) < 0) {
+			while (i-- > 0)
+				store_video_fini(&videos[i]);
+			goto out;
+		}
+	}
+	*n = rows;
+out:
+	PQclear(res);
+	return rv;
+}
+
+int
+store_video_get(store_conn *db, const char *user_id, const char *id,
+    struct store_video *v)
+{
+	const char *params[] = { id, user_id };
+	PGresult *res = NULL;
+	int rv;
+
+	if (!vg_uuid_valid(id) || !vg_uuid_valid(user_id))
+		return VG_ENOTFOUND;
+	rv = store_query(db, "video_get", params, 2, &res);
+	if (rv == 0 && PQntuples(res) == 0)
+		rv = VG_ENOTFOUND;
+	if (rv == 0)
+		rv = video_from_row(res, 0, v);
+	PQclear(res);
+	return rv;
+}
+
+int
+store_video_delete(store_conn *db, const char *user_id, const char *id)
+{
+	const char *params[] = { id, user_id };
+	PGresult *res = NULL;
+	int rv;
+
+	if (!vg_uuid_valid(id) || !vg_uuid_valid(user_id))
+		return VG_ENOTFOUND;
+	rv = store_query(db, "video_delete", params, 2, &res);
+	if (rv == 0 && PQntuples(res) == 0)
+		rv = VG_ENOTFOUND;
+	PQclear(res);
+	return rv;
+}
