@@ -75,7 +75,7 @@ const struct store_stmt store_job_stmts[] = {
 	    "WHERE id = $1 AND " FENCE " FOR UPDATE), "
 	    "v AS (INSERT INTO videos (user_id, prompt, orientation, "
 	    "model_used, video_url, thumbnail_url, duration, metadata) "
-	    "SELECT user_id, prompt, orientation, $4, $5, $6, $7, $8::jsonb "
+	    "SELECT user_id, prompt, orientation, $4, $5, $6, $7::int, $8::jsonb "
 	    "FROM j RETURNING id), "
 	    "u AS (UPDATE video_jobs SET status = 'completed', progress = 100, "
 	    "video_id = (SELECT id FROM v), completed_at = now(), "
