@@ -9,6 +9,14 @@
  *         contexts (the fastest way nng serves), fed the same frame by the
  *         same threads.  --background adds uncounted load (Login:32) and
  *         compares the foreground's p99 idle and loaded.
+ *         ListVideos and ListVideosDeep (the first page and the page 400
+ *         deep, 20 a page) first give the bench user 10,000 videos through
+ *         libpq (--database-url), and add a third row: the very keyset
+ *         query the server runs ("video_list" of store/video.c) at the
+ *         same position, prepared and run straight through libpq, one
+ *         connection per thread.  With E the echo and P that query, the
+ *         server is judged by L = 1/(1/E + 1/P), the rate of a server
+ *         that did nothing but both, one after the other.
  *   pg    the SQL baseline: a prepared primary-key SELECT on users straight
  *         through libpq, one connection per thread.
  *   echo  the echo baseline alone, as a server, for runs across processes.
@@ -60,6 +68,28 @@
 #define M_REGISTER "/vgen.v1.UserService/Register"
 #define M_LOGIN "/vgen.v1.UserService/Login"
 #define M_GETME "/vgen.v1.UserService/GetMe"
+#define M_LIST "/vgen.v1.VideoService/ListVideos"
+
+/* ListVideos*: the bench user's gallery, and the pages loaded. */
+#define BENCH_VIDEOS 10000
+#define BENCH_PAGE_SIZE 20
+#define BENCH_DEEP_PAGE 400
+
+/*
+ * The SQL of "video_list" in store/video.c, VIDEO_COLS and STORE_TS_US
+ * written out: the P baseline must be the query the server runs.  Keep
+ * the two in step.
+ */
+#define BENCH_LIST_SQL "SELECT id, user_id, prompt, model_used, " \
+	"video_url, thumbnail_url, metadata::text, orientation::text, " \
+	"status::text, duration, " \
+	"(extract(epoch from created_at) * 1000000)::int8, " \
+	"(extract(epoch from updated_at) * 1000000)::int8 " \
+	"FROM videos WHERE user_id = $1 " \
+	"AND ($2::orientation_type IS NULL OR orientation = $2) " \
+	"AND ($4::uuid IS NULL OR (created_at, id) < " \
+	"(timestamp 'epoch' + $3::int8 * interval '1 microsecond', $4)) " \
+	"ORDER BY created_at DESC, id DESC LIMIT $5"
 
 /*
  * What a call can end in, besides OK: a vgen.v1.StatusCode (1..16), or a
@@ -81,6 +111,14 @@ struct frame {
 };
 
 struct pool;
+
+/* A statement prepared on every pg connection, and its parameters. */
+struct pg_query {
+	const char *name;
+	const char *sql;
+	int nparams;
+	const char *const *params;
+};
 
 /* One client thread and what it measured. */
 struct worker {
@@ -107,7 +145,7 @@ struct pool {
 	int n;
 	int (*call)(struct worker *w);
 	const struct frame *frame;
-	const char *pg_param;
+	const struct pg_query *pgq;
 	bool background;
 	int64_t t_start, t_meas, t_end;	/* CLOCK_MONOTONIC ns */
 	int64_t t_stop;
@@ -152,6 +190,7 @@ struct opts {
 struct bench_user {
 	char email[64];
 	char password[24];
+	char id[VG_UUID_STRLEN + 1];	/* LoginResponse.user.id */
 	char *bearer;		/* "Bearer <token>", malloc'd */
 };
 
@@ -159,6 +198,8 @@ static const char usage[] =
     "usage: vgen-bench rpc --method Health|GetMe|Login [-c N] [-d SECONDS]\n"
     "                  [--server URL] [--no-baseline] [--baseline-process]\n"
     "                  [--background METHOD:N] [--timeout MS] [--json]\n"
+    "       vgen-bench rpc --method ListVideos|ListVideosDeep\n"
+    "                  --database-url CONN [options as above]\n"
     "       vgen-bench pg [--database-url CONN] [-c N] [-d SECONDS]\n"
     "                  [--query pk] [--json]\n"
     "       vgen-bench echo [--listen URL] [-d SECONDS]\n"
@@ -172,6 +213,12 @@ static const char usage[] =
     "      as vgen-server serves from its own (not sharing nng's threads).\n"
     "      --background METHOD:N  N more threads load METHOD, uncounted,\n"
     "      while the method is measured again: idle vs loaded p99.\n"
+    "      ListVideos (page 1) and ListVideosDeep (page 400), 20 a page:\n"
+    "      the bench user first gets 10,000 videos through libpq\n"
+    "      (--database-url), and the server's own keyset query at the same\n"
+    "      position is measured through libpq too (P, one connection per\n"
+    "      thread); with E the echo, prints L = 1/(1/E + 1/P) and\n"
+    "      server/L.  The videos are deleted at the end.\n"
     "pg    a prepared primary-key SELECT on users through libpq, one\n"
     "      connection per thread (the SQL baseline).\n"
     "echo  serve the echo baseline alone on --listen for -d seconds; the\n"
@@ -305,11 +352,12 @@ call_echo(struct worker *w)
 static int
 call_pg(struct worker *w)
 {
-	const char *params[] = { w->pool->pg_param };
+	const struct pg_query *q = w->pool->pgq;
 	PGresult *res;
 	int k = K_OK;
 
-	res = PQexecPrepared(w->pg, "bench_pk", 1, params, NULL, NULL, 0);
+	res = PQexecPrepared(w->pg, q->name, q->nparams, q->params, NULL, NULL,
+	    0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		k = K_TRANSPORT;
 	PQclear(res);
@@ -426,7 +474,8 @@ pg_fail(const char *what, PGconn *db)
 }
 
 static int
-worker_open_pg(struct worker *w, const char *conninfo)
+worker_open_pg(struct worker *w, const char *conninfo,
+    const struct pg_query *q)
 {
 	/* Our connect_timeout first, so that one in conninfo wins. */
 	const char *keys[] = { "connect_timeout", "dbname", NULL };
@@ -438,9 +487,7 @@ worker_open_pg(struct worker *w, const char *conninfo)
 		pg_fail("cannot connect to the database", w->pg);
 		return -1;
 	}
-	res = PQprepare(w->pg, "bench_pk", "SELECT id, email, username, "
-	    "avatar_url, created_at, updated_at FROM users WHERE id = $1",
-	    1, NULL);
+	res = PQprepare(w->pg, q->name, q->sql, q->nparams, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_fail("prepare", w->pg);
 		PQclear(res);
@@ -479,7 +526,7 @@ pool_fini(struct pool *p)
 static int
 pool_open(struct pool *p, int n, int (*call)(struct worker *),
     const struct frame *f, const char *urls, const char *conninfo,
-    bool background, long secs, long timeout_ms)
+    const struct pg_query *q, bool background, long secs, long timeout_ms)
 {
 	size_t cap = 0;
 
@@ -488,6 +535,7 @@ pool_open(struct pool *p, int n, int (*call)(struct worker *),
 	p->n = n;
 	p->call = call;
 	p->frame = f;
+	p->pgq = q;
 	p->background = background;
 	if ((p->w = calloc((size_t)n, sizeof(*p->w))) == NULL) {
 		fprintf(stderr, "vgen-bench: out of memory\n");
@@ -515,7 +563,7 @@ pool_open(struct pool *p, int n, int (*call)(struct worker *),
 		 * at a timeout would still be served, and be sent again on
 		 * top.  pool_join cancels what is left.
 		 */
-		if (conninfo != NULL ? worker_open_pg(w, conninfo) :
+		if (conninfo != NULL ? worker_open_pg(w, conninfo, q) :
 		    worker_open_nng(w, urls, background ?
 		    NNG_DURATION_INFINITE : timeout_ms))
 			return -1;
@@ -639,22 +687,22 @@ pool_result(struct pool *p, const char *name, struct result *r)
 
 /*
  * run_load measures one foreground load from start to finish: n threads
- * on `urls` (or the database), warm-up, `secs` seconds, results in *r.
+ * on `urls` (or the database, running q), warm-up, `secs` seconds,
+ * results in *r.
  */
 static int
 run_load(const char *name, int n, int (*call)(struct worker *),
     const struct frame *f, const char *urls, const char *conninfo,
-    const char *pg_param, long secs, long timeout_ms, struct result *r)
+    const struct pg_query *q, long secs, long timeout_ms, struct result *r)
 {
 	struct pool p;
 	int rv = -1;
 
 	fprintf(stderr, "vgen-bench: %s: %d clients, 1 s warm-up + %ld s\n",
 	    name, n, secs);
-	if (pool_open(&p, n, call, f, urls, conninfo, false, secs,
+	if (pool_open(&p, n, call, f, urls, conninfo, q, false, secs,
 	    timeout_ms) < 0)
 		goto out;
-	p.pg_param = pg_param;
 	if (pool_start(&p, secs) < 0) {
 		pool_join(&p);
 		goto out;
@@ -977,6 +1025,9 @@ user_setup(const char *urls, struct bench_user *u)
 		goto out;
 	}
 	token = ((Vgen__V1__LoginResponse *)resp)->token;
+	if (((Vgen__V1__LoginResponse *)resp)->user != NULL)
+		snprintf(u->id, sizeof(u->id), "%s",
+		    ((Vgen__V1__LoginResponse *)resp)->user->id);
 	if ((u->bearer = malloc(strlen(token) + 8)) == NULL)
 		goto out;
 	sprintf(u->bearer, "Bearer %s", token);
@@ -989,15 +1040,326 @@ out:
 	return rv;
 }
 
-/* method_frame encodes the frame that loads `method` ("Health", ...). */
+/* ---- ListVideos: the gallery, the walk to the page, the keyset --------- */
+
+static bool
+list_method(const char *m)
+{
+	return strcmp(m, "ListVideos") == 0 || strcmp(m, "ListVideosDeep") == 0;
+}
+
+/*
+ * What a ListVideos* run loads, and the keyset position of that page for
+ * the P baseline: after (after_us, after_id), the last video of the page
+ * before, as the server's page token encodes it; none for the first page.
+ */
+struct list_setup {
+	PGconn *db;		/* seeding, the check, the clean-up */
+	char user_id[VG_UUID_STRLEN + 1];
+	bool seeded;
+	int page;		/* 1 or BENCH_DEEP_PAGE */
+	char *page_token;	/* the page's token; NULL: the first page */
+	char first_id[VG_UUID_STRLEN + 1];	/* its first video, by RPC */
+	bool have_after;
+	char after_us[24];
+	char after_id[VG_UUID_STRLEN + 1];
+	char limit[16];
+	const char *params[5];
+	struct pg_query q;
+};
+
+static PGconn *
+pg_open(const char *conninfo)
+{
+	/* Our connect_timeout first, so that one in conninfo wins. */
+	const char *keys[] = { "connect_timeout", "dbname", NULL };
+	const char *vals[] = { "5", conninfo, NULL };
+	PGconn *db = PQconnectdbParams(keys, vals, 1);
+
+	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
+		pg_fail("cannot connect to the database", db);
+		PQfinish(db);
+		return NULL;
+	}
+	return db;
+}
+
+/*
+ * list_seed gives the bench user BENCH_VIDEOS videos in one statement,
+ * one millisecond apart (distinct created_at: each page boundary is a
+ * real keyset step), then ANALYZEs, so that the planner knows the table
+ * as it will be read.
+ */
 static int
-method_frame(const char *method, const struct bench_user *u, struct frame *f)
+list_seed(struct list_setup *ls, const char *conninfo, const char *user_id)
+{
+	char count[16];
+	const char *params[] = { user_id, count };
+	PGresult *res;
+	int64_t t0 = now_ns();
+
+	if (*user_id == '\0') {
+		fprintf(stderr, "vgen-bench: the LoginResponse carried no user "
+		    "id\n");
+		return -1;
+	}
+	snprintf(ls->user_id, sizeof(ls->user_id), "%s", user_id);
+	snprintf(count, sizeof(count), "%d", BENCH_VIDEOS);
+	if ((ls->db = pg_open(conninfo)) == NULL)
+		return -1;
+	res = PQexecParams(ls->db, "INSERT INTO videos (user_id, prompt, "
+	    "orientation, model_used, video_url, thumbnail_url, duration, "
+	    "status, metadata, created_at, updated_at) "
+	    "SELECT $1::uuid, 'vgen-bench video ' || i, "
+	    "(CASE WHEN i % 2 = 0 THEN 'portrait' ELSE 'landscape' END)"
+	    "::orientation_type, 'sora-2', "
+	    "'https://videos.example.com/bench/' || i || '.mp4', "
+	    "'https://videos.example.com/bench/' || i || '.jpg', 8, "
+	    "'completed', jsonb_build_object('bench', i), "
+	    "now() - i * interval '1 millisecond', "
+	    "now() - i * interval '1 millisecond' "
+	    "FROM generate_series(1, $2::int) AS i", 2, NULL, params, NULL,
+	    NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail("inserting the bench videos", ls->db);
+		PQclear(res);
+		return -1;
+	}
+	ls->seeded = true;
+	PQclear(res);
+	res = PQexec(ls->db, "ANALYZE videos");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail("ANALYZE videos", ls->db);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	fprintf(stderr, "vgen-bench: %d videos for user %s, analyzed, in "
+	    "%.0f ms\n", BENCH_VIDEOS, user_id, (double)(now_ns() - t0) / 1e6);
+	return 0;
+}
+
+/*
+ * list_walk pages through the gallery with libvgen-client, as a user
+ * would, up to ls->page: it keeps that page's token (the frame loaded)
+ * and the last video of the page before (the keyset of the P baseline).
+ * Every page must be full.
+ */
+static int
+list_walk(struct list_setup *ls, const char *urls, const char *bearer)
+{
+	Vgen__V1__ListVideosRequest rq = VGEN__V1__LIST_VIDEOS_REQUEST__INIT;
+	Vgen__V1__ListVideosResponse *r;
+	ProtobufCMessage *resp = NULL;
+	struct vgen_status st;
+	vgen_client *c = NULL;
+	char *next = NULL;
+	int64_t t0 = now_ns();
+	int code, rv = -1;
+
+	if (vgen_client_open(urls, &c) != 0 ||
+	    vgen_client_set_token(c, bearer + strlen("Bearer ")) != 0) {
+		fprintf(stderr, "vgen-bench: cannot open a client on \"%s\"\n",
+		    urls);
+		goto out;
+	}
+	vgen_client_set_timeout(c, BENCH_SETUP_TIMEOUT_MS);
+	rq.page_size = BENCH_PAGE_SIZE;
+	for (int i = 1; i <= ls->page; i++) {
+		rq.page_token = next != NULL ? next : "";
+		code = vgen_call(c, M_LIST, &rq.base,
+		    &vgen__v1__list_videos_response__descriptor, &resp, &st);
+		if (code != VG_STATUS_OK) {
+			fprintf(stderr, "vgen-bench: ListVideos, page %d: %s: "
+			    "%s\n", i, vg_status_name(code), st.message);
+			goto out;
+		}
+		r = (Vgen__V1__ListVideosResponse *)resp;
+		if (r->n_videos != BENCH_PAGE_SIZE) {
+			fprintf(stderr, "vgen-bench: ListVideos, page %d: %zu "
+			    "videos, not %d\n", i, r->n_videos,
+			    BENCH_PAGE_SIZE);
+			goto out;
+		}
+		if (i == ls->page - 1) {
+			const Vgen__V1__Video *v = r->videos[BENCH_PAGE_SIZE -
+			    1];
+
+			if (v->created_at == NULL) {
+				fprintf(stderr, "vgen-bench: ListVideos, page "
+				    "%d: a video without created_at\n", i);
+				goto out;
+			}
+			snprintf(ls->after_us, sizeof(ls->after_us), "%lld",
+			    (long long)v->created_at->seconds * 1000000 +
+			    v->created_at->nanos / 1000);
+			snprintf(ls->after_id, sizeof(ls->after_id), "%s",
+			    v->id);
+			ls->have_after = true;
+		}
+		if (i == ls->page) {
+			snprintf(ls->first_id, sizeof(ls->first_id), "%s",
+			    r->videos[0]->id);
+		} else {
+			if (*r->next_page_token == '\0') {
+				fprintf(stderr, "vgen-bench: ListVideos, page "
+				    "%d: no next page token\n", i);
+				goto out;
+			}
+			free(next);
+			if ((next = strdup(r->next_page_token)) == NULL) {
+				fprintf(stderr, "vgen-bench: out of memory\n");
+				goto out;
+			}
+		}
+		protobuf_c_message_free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	ls->page_token = next;
+	next = NULL;
+	fprintf(stderr, "vgen-bench: walked %d page%s through RPC in %.0f ms\n",
+	    ls->page, ls->page > 1 ? "s" : "",
+	    (double)(now_ns() - t0) / 1e6);
+	rv = 0;
+out:
+	if (resp != NULL)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	free(next);
+	vgen_client_close(c);
+	return rv;
+}
+
+/*
+ * list_check prepares the P baseline's statement and runs it once at the
+ * page's keyset: it must give the page (and the one row more that tells
+ * the server another page follows), starting with the video the server
+ * gave first.  Then the plan, on stderr: deep pages want an index scan.
+ */
+static int
+list_check(struct list_setup *ls)
+{
+	PGresult *res;
+	char *sql, *lit[5] = { NULL };
+	size_t len = 64;
+	int rv = -1;
+
+	snprintf(ls->limit, sizeof(ls->limit), "%d", BENCH_PAGE_SIZE + 1);
+	if (!ls->have_after)
+		snprintf(ls->after_us, sizeof(ls->after_us), "0");
+	ls->params[0] = ls->user_id;
+	ls->params[1] = NULL;		/* orientation: both */
+	ls->params[2] = ls->after_us;
+	ls->params[3] = ls->have_after ? ls->after_id : NULL;
+	ls->params[4] = ls->limit;
+	ls->q.name = "bench_video_list";
+	ls->q.sql = BENCH_LIST_SQL;
+	ls->q.nparams = 5;
+	ls->q.params = ls->params;
+
+	res = PQprepare(ls->db, ls->q.name, ls->q.sql, ls->q.nparams, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail("prepare video_list", ls->db);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	res = PQexecPrepared(ls->db, ls->q.name, ls->q.nparams, ls->q.params,
+	    NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg_fail("video_list", ls->db);
+		PQclear(res);
+		return -1;
+	}
+	if (PQntuples(res) != BENCH_PAGE_SIZE + 1 ||
+	    strcmp(PQgetvalue(res, 0, 0), ls->first_id) != 0) {
+		fprintf(stderr, "vgen-bench: the keyset query gives %d rows "
+		    "from %s, the server gave page %d from %s\n",
+		    PQntuples(res), PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) :
+		    "nothing", ls->page, ls->first_id);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+
+	/* EXPLAIN EXECUTE takes literals only. */
+	for (int i = 0; i < 5; i++) {
+		const char *v = ls->params[i];
+
+		lit[i] = v != NULL ? PQescapeLiteral(ls->db, v, strlen(v)) :
+		    strdup("NULL");
+		if (lit[i] == NULL) {
+			fprintf(stderr, "vgen-bench: out of memory\n");
+			goto out;
+		}
+		len += strlen(lit[i]) + 2;
+	}
+	if ((sql = malloc(len)) == NULL) {
+		fprintf(stderr, "vgen-bench: out of memory\n");
+		goto out;
+	}
+	snprintf(sql, len, "EXPLAIN EXECUTE %s(%s, %s, %s, %s, %s)",
+	    ls->q.name, lit[0], lit[1], lit[2], lit[3], lit[4]);
+	res = PQexec(ls->db, sql);
+	free(sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg_fail("EXPLAIN", ls->db);
+		PQclear(res);
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+		fprintf(stderr, "vgen-bench: plan: %s\n",
+		    PQgetvalue(res, i, 0));
+	PQclear(res);
+	rv = 0;
+out:
+	for (int i = 0; i < 5; i++) {
+		if (ls->params[i] != NULL)
+			PQfreemem(lit[i]);
+		else
+			free(lit[i]);
+	}
+	return rv;
+}
+
+/* list_fini deletes the bench videos (the user stays, as ever). */
+static void
+list_fini(struct list_setup *ls)
+{
+	const char *params[] = { ls->user_id };
+	PGresult *res;
+
+	if (ls->seeded && ls->db != NULL) {
+		res = PQexecParams(ls->db, "DELETE FROM videos WHERE user_id = "
+		    "$1::uuid", 1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			pg_fail("deleting the bench videos", ls->db);
+		PQclear(res);
+	}
+	PQfinish(ls->db);
+	free(ls->page_token);
+	memset(ls, 0, sizeof(*ls));
+}
+
+/*
+ * method_frame encodes the frame that loads `method` ("Health", ...);
+ * page_token is ListVideos*'s (NULL: the first page).
+ */
+static int
+method_frame(const char *method, const struct bench_user *u,
+    const char *page_token, struct frame *f)
 {
 	Vgen__V1__HealthCheckRequest health =
 	    VGEN__V1__HEALTH_CHECK_REQUEST__INIT;
 	Vgen__V1__GetMeRequest me = VGEN__V1__GET_ME_REQUEST__INIT;
 	Vgen__V1__LoginRequest login = VGEN__V1__LOGIN_REQUEST__INIT;
+	Vgen__V1__ListVideosRequest list = VGEN__V1__LIST_VIDEOS_REQUEST__INIT;
 
+	if (list_method(method)) {
+		list.page_size = BENCH_PAGE_SIZE;
+		list.page_token = (char *)(page_token != NULL ? page_token :
+		    "");
+		return frame_pack(f, M_LIST, &list.base, u->bearer);
+	}
 	if (strcmp(method, "Health") == 0)
 		return frame_pack(f, M_HEALTH, &health.base, NULL);
 	if (strcmp(method, "GetMe") == 0)
@@ -1088,6 +1450,7 @@ json_result(const char *key, const struct result *r)
 
 /* ---- modes ------------------------------------------------------------- */
 
+/* What --background loads; --method also takes the list methods. */
 static bool
 method_valid(const char *m)
 {
@@ -1095,16 +1458,28 @@ method_valid(const char *m)
 	    strcmp(m, "Login") == 0;
 }
 
+/* L: the rate of a server that did an echo's work and P's, in turn. */
+static double
+limit_rate(double e, double p)
+{
+	return e > 0 && p > 0 ? 1 / (1 / e + 1 / p) : 0;
+}
+
 static int
 mode_rpc(const struct opts *o)
 {
 	struct bench_user user = { .bearer = NULL };
+	struct list_setup ls = { .db = NULL };
 	struct frame fg = { 0 }, bgf = { 0 };
 	struct result base = { 0 }, idle = { 0 }, loaded = { 0 }, bgr = { 0 };
+	struct result pgr = { 0 };
 	struct pool bg = { 0 };
 	struct echo echo;
 	char name_base[64], name_idle[64], name_loaded[64], name_bg[64];
 	bool need_user, have_bg = o->bg_method != NULL;
+	bool is_list = list_method(o->method);
+	bool have_pg = is_list && !o->no_baseline;
+	double lim;
 	int n = (int)o->clients, rv = 1;
 
 	if (server_check(o->server) < 0)
@@ -1113,8 +1488,16 @@ mode_rpc(const struct opts *o)
 	    (have_bg && strcmp(o->bg_method, "Health") != 0);
 	if (need_user && user_setup(o->server, &user) < 0)
 		goto out;
-	if (method_frame(o->method, &user, &fg) < 0 ||
-	    (have_bg && method_frame(o->bg_method, &user, &bgf) < 0)) {
+	if (is_list) {
+		ls.page = strcmp(o->method, "ListVideosDeep") == 0 ?
+		    BENCH_DEEP_PAGE : 1;
+		if (list_seed(&ls, o->database_url, user.id) < 0 ||
+		    list_walk(&ls, o->server, user.bearer) < 0 ||
+		    list_check(&ls) < 0)
+			goto out;
+	}
+	if (method_frame(o->method, &user, ls.page_token, &fg) < 0 ||
+	    (have_bg && method_frame(o->bg_method, &user, NULL, &bgf) < 0)) {
 		fprintf(stderr, "vgen-bench: out of memory\n");
 		goto out;
 	}
@@ -1154,6 +1537,9 @@ mode_rpc(const struct opts *o)
 		if (brv < 0)
 			goto out;
 	}
+	if (have_pg && run_load("pg keyset (same query)", n, call_pg, NULL,
+	    NULL, o->database_url, &ls.q, o->secs, o->timeout_ms, &pgr) < 0)
+		goto out;
 	if (run_load(name_idle, n, call_rpc, &fg, o->server, NULL, NULL,
 	    o->secs, o->timeout_ms, &idle) < 0)
 		goto out;
@@ -1161,7 +1547,7 @@ mode_rpc(const struct opts *o)
 		fprintf(stderr, "vgen-bench: background: %ld clients on %s\n",
 		    o->bg_clients, o->bg_method);
 		if (pool_open(&bg, (int)o->bg_clients, call_rpc, &bgf,
-		    o->server, NULL, true, o->secs, o->timeout_ms) < 0)
+		    o->server, NULL, NULL, true, o->secs, o->timeout_ms) < 0)
 			goto out;
 		if (pool_start(&bg, o->secs) < 0) {
 			pool_join(&bg);
@@ -1191,11 +1577,35 @@ mode_rpc(const struct opts *o)
 			json_result("baseline", &base);
 			printf(",");
 		}
+		if (is_list) {
+			printf("\"keyset\":{\"videos\":%d,\"page_size\":%d,"
+			    "\"page\":%d,\"after_us\":", BENCH_VIDEOS,
+			    BENCH_PAGE_SIZE, ls.page);
+			if (ls.have_after) {
+				printf("%s,\"after_id\":", ls.after_us);
+				json_str(ls.after_id);
+			} else {
+				printf("null,\"after_id\":null");
+			}
+			printf("},");
+		}
+		if (have_pg) {
+			json_result("pg", &pgr);
+			printf(",");
+		}
 		json_result("server", &idle);
 		if (!o->no_baseline)
 			printf(",\"ratio_rps\":%.3f,\"ratio_p99\":%.3f",
 			    ratio(idle.rps, base.rps),
 			    ratio(idle.p99, base.p99));
+		if (have_pg) {
+			lim = limit_rate(base.rps, pgr.rps);
+			printf(",\"E_req_per_s\":%.1f,\"P_req_per_s\":%.1f,"
+			    "\"L_req_per_s\":%.1f,\"server_req_per_s\":%.1f,"
+			    "\"ratio_server_L\":%.3f,\"ratio_server_P\":%.3f",
+			    base.rps, pgr.rps, lim, idle.rps,
+			    ratio(idle.rps, lim), ratio(idle.rps, pgr.rps));
+		}
 		if (have_bg) {
 			printf(",\"background\":{\"method\":");
 			json_str(o->bg_method);
@@ -1210,11 +1620,21 @@ mode_rpc(const struct opts *o)
 		}
 		printf("}\n");
 	} else {
-		printf("vgen-bench rpc %s: -c %d, %ld s per run, server %s\n\n",
+		printf("vgen-bench rpc %s: -c %d, %ld s per run, server %s\n",
 		    o->method, n, o->secs, o->server);
+		if (is_list && ls.have_after)
+			printf("page %d of %d videos, %d a page: after "
+			    "(created_us %s, id %s)\n", ls.page, BENCH_VIDEOS,
+			    BENCH_PAGE_SIZE, ls.after_us, ls.after_id);
+		else if (is_list)
+			printf("page 1 of %d videos, %d a page\n", BENCH_VIDEOS,
+			    BENCH_PAGE_SIZE);
+		printf("\n");
 		table_head();
 		if (!o->no_baseline)
 			table_row(&base);
+		if (have_pg)
+			table_row(&pgr);
 		table_row(&idle);
 		if (have_bg) {
 			table_row(&loaded);
@@ -1225,6 +1645,15 @@ mode_rpc(const struct opts *o)
 			printf("server/baseline: throughput %.2f, p99 %.2f\n",
 			    ratio(idle.rps, base.rps),
 			    ratio(idle.p99, base.p99));
+		if (have_pg) {
+			lim = limit_rate(base.rps, pgr.rps);
+			printf("E %.0f/s, P %.0f/s, L = 1/(1/E + 1/P) %.0f/s; "
+			    "server %.0f/s\n", base.rps, pgr.rps, lim,
+			    idle.rps);
+			printf("server/L: %.2f (target >= 0.80), server/P: "
+			    "%.2f\n", ratio(idle.rps, lim),
+			    ratio(idle.rps, pgr.rps));
+		}
 		if (have_bg)
 			printf("%s p99: idle %" PRIu32 " us, loaded %" PRIu32
 			    " us, loaded/idle %.2f\n", o->method, idle.p99,
@@ -1232,13 +1661,15 @@ mode_rpc(const struct opts *o)
 	}
 	fflush(stdout);
 	rv = 0;
-	if (idle.ok == 0 || (have_bg && loaded.ok == 0)) {
+	if (idle.ok == 0 || (have_bg && loaded.ok == 0) ||
+	    (have_pg && pgr.ok == 0)) {
 		fprintf(stderr, "vgen-bench: no call to %s succeeded\n",
 		    o->method);
 		rv = 1;
 	}
 out:
 	pool_fini(&bg);
+	list_fini(&ls);
 	free(fg.buf);
 	free(bgf.buf);
 	free(user.bearer);
@@ -1252,6 +1683,10 @@ mode_pg(const struct opts *o)
 	const char *keys[] = { "connect_timeout", "dbname", NULL };
 	const char *vals[] = { "5", o->database_url, NULL };
 	char id[VG_UUID_STRLEN + 1] = "00000000-0000-4000-8000-000000000000";
+	const char *params[] = { id };
+	const struct pg_query pk = { "bench_pk", "SELECT id, email, username, "
+	    "avatar_url, created_at, updated_at FROM users WHERE id = $1", 1,
+	    params };
 	struct result r;
 	PGconn *db;
 	PGresult *res;
@@ -1286,7 +1721,7 @@ mode_pg(const struct opts *o)
 		    "absent id (the same index probe, no row)\n");
 
 	if (run_load("pg pk select", (int)o->clients, call_pg, NULL, NULL,
-	    o->database_url, id, o->secs, o->timeout_ms, &r) < 0)
+	    o->database_url, &pk, o->secs, o->timeout_ms, &r) < 0)
 		return 1;
 	if (o->json) {
 		printf("{\"mode\":\"pg\",\"query\":\"pk\",\"clients\":%ld,"
@@ -1478,12 +1913,21 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (strcmp(o->mode, "rpc") == 0) {
 		if (o->method == NULL) {
 			fprintf(stderr, "vgen-bench: rpc needs --method "
-			    "Health, GetMe or Login\n");
+			    "Health, GetMe, Login, ListVideos or "
+			    "ListVideosDeep\n");
 			return 2;
 		}
-		if (!method_valid(o->method)) {
+		if (!method_valid(o->method) && !list_method(o->method)) {
 			fprintf(stderr, "vgen-bench: --method must be Health, "
-			    "GetMe or Login, not \"%s\"\n", o->method);
+			    "GetMe, Login, ListVideos or ListVideosDeep, not "
+			    "\"%s\"\n", o->method);
+			return 2;
+		}
+		if (list_method(o->method) && (o->database_url == NULL ||
+		    *o->database_url == '\0')) {
+			fprintf(stderr, "vgen-bench: %s needs --database-url "
+			    "or VGEN_DATABASE_URL (to insert the videos it "
+			    "lists)\n", o->method);
 			return 2;
 		}
 	}
