@@ -5,8 +5,8 @@
  * libcurl.  ctl_main.c parses the global flags and finds the command in a
  * name -> function table (like PgBouncer's show_map); each ctl_<group>.c
  * file holds the commands of one group; ctl_out.c prints results as
- * aligned "key: value" lines or as JSON; ctl_token.c keeps the login token
- * in a file under the XDG config folder.
+ * aligned "key: value" lines or as JSON, ctl_table.c lists as tables;
+ * ctl_token.c keeps the login token in a file under the XDG config folder.
  */
 #ifndef CTL_H
 #define CTL_H
@@ -217,5 +217,63 @@ json_t *ctl_user_json(const Vgen__V1__User *u);
 
 /* ctl_health.c */
 int ctl_health(struct ctl *, const struct ctl_cmd *, int, char **);
+
+/* ctl_jobs.c and ctl_videos.c: the "jobs ..." and "videos ..." groups */
+int ctl_jobs(struct ctl *, const struct ctl_cmd *, int, char **);
+int ctl_videos(struct ctl *, const struct ctl_cmd *, int, char **);
+
+/* ---- ctl_table.c: shared by the jobs and videos commands -------------- */
+
+/*
+ * ctl_cmd_parse_id parses a command's flags and exactly one positional
+ * argument, an ID, in any order; *id then points into argv.  Returns as
+ * ctl_cmd_parse (0, CTL_HELP or CTL_EXIT_USAGE).
+ */
+int ctl_cmd_parse_id(struct ctl *ctl, const struct ctl_cmd *cmd,
+    const struct ctl_flag *flags, int argc, char **argv, char **id);
+
+/*
+ * ctl_page_size_parse reads a --page-size value: decimal 0..INT32_MAX (0:
+ * the server's default).  Returns 0 and *out, or -EINVAL.
+ */
+int ctl_page_size_parse(const char *s, int32_t *out);
+
+/*
+ * ctl_enum_parse finds the value named `s` in `desc`, ignoring case and
+ * the name's `prefix` ("portrait" is PORTRAIT, "completed" with prefix
+ * "VIDEO_STATUS_" is VIDEO_STATUS_COMPLETED).  The unspecified value (0)
+ * is never matched.  Returns the value, or -1.
+ */
+int ctl_enum_parse(const ProtobufCEnumDescriptor *desc, const char *prefix,
+    const char *s);
+
+/*
+ * ctl_enum_lower writes the name of `value` in lower case without
+ * `prefix` into buf ("processing"), or "-" for 0, or the number when desc
+ * does not know it.  Returns buf.
+ */
+const char *ctl_enum_lower(const ProtobufCEnumDescriptor *desc,
+    const char *prefix, int value, char *buf, size_t len);
+
+/* ctl_time_local writes ts as "2025-01-02 03:04" local time, or "-". */
+const char *ctl_time_local(const Google__Protobuf__Timestamp *ts, char *buf,
+    size_t len);
+
+/*
+ * ctl_term_width returns the width of the terminal on stdout, else
+ * $COLUMNS, else 0 (no limit).
+ */
+int ctl_term_width(void);
+
+/*
+ * ctl_table_print prints `rows` (a JSON array of arrays of strings) under
+ * `titles` (an array of strings) as columns two spaces apart on stdout.
+ * When a line would be wider than `width` (0: no limit), column `flex` is
+ * narrowed (not below 10) and its cells cut with "...".  The last column
+ * is not padded; control bytes show as '?'.  Returns 0, or CTL_EXIT_RPC
+ * (printed) when stdout fails.
+ */
+int ctl_table_print(const json_t *titles, const json_t *rows, size_t flex,
+    int width);
 
 #endif /* CTL_H */

@@ -48,6 +48,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "change your username or avatar URL",
 	    "Fields not named are left alone; an empty value clears a field "
 	    "too.", ctl_user_profile },
+	{ "jobs", "COMMAND [flags]", "create, follow, list and cancel video "
+	    "jobs", NULL, ctl_jobs },
+	{ "videos", "COMMAND [flags]", "list, show and delete your videos",
+	    NULL, ctl_videos },
 	{ "health", "[--service NAME]", "check that the server is serving",
 	    "Prints the serving status; exits 0 only when it is SERVING.",
 	    ctl_health },
@@ -82,7 +86,7 @@ static void
 help_main(struct ctl *ctl)
 {
 	printf("usage: vgenctl [global flags] COMMAND [flags]\n\n"
-	    "Talk to a vgen server: accounts, and later jobs and videos.\n\n"
+	    "Talk to a vgen server: accounts, jobs and videos.\n\n"
 	    "commands:\n");
 	print_cmds(ctl_cmds);
 	printf("\nglobal flags (before the command):\n");
