@@ -60,6 +60,25 @@ user_reply(struct srv_call *call, const struct store_user *u,
 }
 
 /*
+ * The answer of a call about the caller's own row: a token whose user is
+ * gone is UNAUTHENTICATED.  Releases *u.
+ */
+static enum vg_status
+self_reply(struct srv_call *call, int rv, struct store_user *u,
+    Vgen__V1__User *out)
+{
+	enum vg_status st;
+
+	if (rv == VG_ENOTFOUND)
+		return srv_call_fail(call, VG_UNAUTHENTICATED, "the token's user no longer exists");
+	if (rv < 0)
+		return srv_call_status(call, rv);
+	st = user_reply(call, u, out);
+	store_user_fini(u);
+	return st;
+}
+
+/*
  * Trims ASCII white space and lower-cases ASCII letters into call memory.
  * Returns NULL when out of memory.
  */
@@ -200,19 +219,11 @@ static enum vg_status
 get_me(struct srv_call *call, const void *in, void *out)
 {
 	struct store_user u = { 0 };
-	enum vg_status st;
 	int rv;
 
 	(void)in;
 	rv = store_user_get(call->db, call->user_id, &u);
-	if (rv == VG_ENOTFOUND)
-		return srv_call_fail(call, VG_UNAUTHENTICATED,
-		    "the token's user no longer exists");
-	if (rv < 0)
-		return srv_call_status(call, rv);
-	st = user_reply(call, &u, out);
-	store_user_fini(&u);
-	return st;
+	return self_reply(call, rv, &u, out);
 }
 
 static enum vg_status
@@ -223,7 +234,6 @@ update_profile(struct srv_call *call, const void *in, void *out)
 	const char *avatar = req->avatar_url ? req->avatar_url->value : NULL;
 	struct store_user u = { 0 };
 	const char *problem;
-	enum vg_status st;
 	int rv;
 
 	if (name != NULL && (problem = username_problem(name)) != NULL)
@@ -239,14 +249,7 @@ update_profile(struct srv_call *call, const void *in, void *out)
 	rv = store_user_update(call->db, call->user_id, name != NULL,
 	    name && *name ? name : NULL, avatar != NULL,
 	    avatar && *avatar ? avatar : NULL, &u);
-	if (rv == VG_ENOTFOUND)
-		return srv_call_fail(call, VG_UNAUTHENTICATED,
-		    "the token's user no longer exists");
-	if (rv < 0)
-		return srv_call_status(call, rv);
-	st = user_reply(call, &u, out);
-	store_user_fini(&u);
-	return st;
+	return self_reply(call, rv, &u, out);
 }
 
 const struct srv_handler_def srv_user_handlers[] = {
