@@ -94,8 +94,10 @@ BEGIN
       RETURN;
     END IF;
   END IF;
-  IF (SELECT count(*) FROM video_jobs WHERE user_id = p_user
-      AND status IN ('pending', 'processing')) >= p_max_active THEN
+  -- Count at most p_max_active rows: the check stays O(limit).
+  IF (SELECT count(*) FROM (SELECT 1 FROM video_jobs WHERE user_id = p_user
+      AND status IN ('pending', 'processing') LIMIT p_max_active) a)
+      >= p_max_active THEN
     outcome := 'limit';
     RETURN;
   END IF;

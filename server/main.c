@@ -60,7 +60,7 @@ static const struct vg_opt opts[] = {
 	    16777216 },
 	{ "max-active-jobs", "VGEN_MAX_ACTIVE_JOBS", VG_OPT_INT, "5",
 	    "pending + processing jobs one user may have",
-	    &cfg.max_active_jobs, 1, 100000 },
+	    &cfg.max_active_jobs, 1, 1000000000 },
 	{ "job-max-attempts", "VGEN_JOB_MAX_ATTEMPTS", VG_OPT_INT, "3",
 	    "attempts a job gets before it fails", &cfg.job_max_attempts, 1,
 	    100 },

@@ -69,6 +69,15 @@
 #define M_LOGIN "/vgen.v1.UserService/Login"
 #define M_GETME "/vgen.v1.UserService/GetMe"
 #define M_LIST "/vgen.v1.VideoService/ListVideos"
+#define M_CREATE "/vgen.v1.VideoJobService/CreateJob"
+
+/*
+ * CreateJob's baseline: the same row inserted straight through libpq (the
+ * server's statement adds the per-user lock, the active-job count and the
+ * idempotency lookup; both notify the workers through the trigger).
+ */
+#define BENCH_INSERT_SQL "INSERT INTO video_jobs (user_id, prompt, " \
+	"orientation) VALUES ($1, 'vgen-bench job', 'portrait')"
 
 /* ListVideos*: the bench user's gallery, and the pages loaded. */
 #define BENCH_VIDEOS 10000
@@ -195,7 +204,7 @@ struct bench_user {
 };
 
 static const char usage[] =
-    "usage: vgen-bench rpc --method Health|GetMe|Login [-c N] [-d SECONDS]\n"
+    "usage: vgen-bench rpc --method Health|GetMe|Login|CreateJob [-c N] [-d SECONDS]\n"
     "                  [--server URL] [--no-baseline] [--baseline-process]\n"
     "                  [--background METHOD:N] [--timeout MS] [--json]\n"
     "       vgen-bench rpc --method ListVideos|ListVideosDeep\n"
@@ -219,6 +228,9 @@ static const char usage[] =
     "      position is measured through libpq too (P, one connection per\n"
     "      thread); with E the echo, prints L = 1/(1/E + 1/P) and\n"
     "      server/L.  The videos are deleted at the end.\n"
+    "      CreateJob: each call creates a job (run the server with a large\n"
+    "      VGEN_MAX_ACTIVE_JOBS and no worker); with --database-url the same\n"
+    "      row is also inserted straight through libpq (P) for server/P.\n"
     "pg    a prepared primary-key SELECT on users through libpq, one\n"
     "      connection per thread (the SQL baseline).\n"
     "echo  serve the echo baseline alone on --listen for -d seconds; the\n"
@@ -358,7 +370,8 @@ call_pg(struct worker *w)
 
 	res = PQexecPrepared(w->pg, q->name, q->nparams, q->params, NULL, NULL,
 	    0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK)
 		k = K_TRANSPORT;
 	PQclear(res);
 	return k;
@@ -1353,7 +1366,13 @@ method_frame(const char *method, const struct bench_user *u,
 	Vgen__V1__GetMeRequest me = VGEN__V1__GET_ME_REQUEST__INIT;
 	Vgen__V1__LoginRequest login = VGEN__V1__LOGIN_REQUEST__INIT;
 	Vgen__V1__ListVideosRequest list = VGEN__V1__LIST_VIDEOS_REQUEST__INIT;
+	Vgen__V1__CreateJobRequest create = VGEN__V1__CREATE_JOB_REQUEST__INIT;
 
+	if (strcmp(method, "CreateJob") == 0) {
+		create.prompt = "vgen-bench job";
+		create.orientation = VGEN__V1__ORIENTATION__PORTRAIT;
+		return frame_pack(f, M_CREATE, &create.base, u->bearer);
+	}
 	if (list_method(method)) {
 		list.page_size = BENCH_PAGE_SIZE;
 		list.page_token = (char *)(page_token != NULL ? page_token :
@@ -1478,7 +1497,11 @@ mode_rpc(const struct opts *o)
 	char name_base[64], name_idle[64], name_loaded[64], name_bg[64];
 	bool need_user, have_bg = o->bg_method != NULL;
 	bool is_list = list_method(o->method);
-	bool have_pg = is_list && !o->no_baseline;
+	bool is_create = strcmp(o->method, "CreateJob") == 0;
+	bool have_pg = (is_list || is_create) && !o->no_baseline;
+	const char *ins_params[1] = { NULL };
+	struct pg_query ins = { "bench_insert", BENCH_INSERT_SQL, 1,
+		ins_params };
 	double lim;
 	int n = (int)o->clients, rv = 1;
 
@@ -1537,8 +1560,20 @@ mode_rpc(const struct opts *o)
 		if (brv < 0)
 			goto out;
 	}
-	if (have_pg && run_load("pg keyset (same query)", n, call_pg, NULL,
-	    NULL, o->database_url, &ls.q, o->secs, o->timeout_ms, &pgr) < 0)
+	if (is_create && have_pg) {
+		if (o->database_url == NULL || *o->database_url == '\0') {
+			fprintf(stderr, "vgen-bench: CreateJob's baseline needs "
+			    "--database-url (or --no-baseline)\n");
+			goto out;
+		}
+		ins_params[0] = user.id;
+		if (run_load("pg INSERT (raw)", n, call_pg, NULL, NULL,
+		    o->database_url, &ins, o->secs, o->timeout_ms, &pgr) < 0)
+			goto out;
+	}
+	if (is_list && have_pg && run_load("pg keyset (same query)", n,
+	    call_pg, NULL, NULL, o->database_url, &ls.q, o->secs,
+	    o->timeout_ms, &pgr) < 0)
 		goto out;
 	if (run_load(name_idle, n, call_rpc, &fg, o->server, NULL, NULL,
 	    o->secs, o->timeout_ms, &idle) < 0)
@@ -1650,9 +1685,13 @@ mode_rpc(const struct opts *o)
 			printf("E %.0f/s, P %.0f/s, L = 1/(1/E + 1/P) %.0f/s; "
 			    "server %.0f/s\n", base.rps, pgr.rps, lim,
 			    idle.rps);
-			printf("server/L: %.2f (target >= 0.80), server/P: "
-			    "%.2f\n", ratio(idle.rps, lim),
-			    ratio(idle.rps, pgr.rps));
+			if (is_list)
+				printf("server/L: %.2f (target >= 0.80), "
+				    "server/P: %.2f\n", ratio(idle.rps, lim),
+				    ratio(idle.rps, pgr.rps));
+			else
+				printf("server/P (raw INSERT): %.2f\n",
+				    ratio(idle.rps, pgr.rps));
 		}
 		if (have_bg)
 			printf("%s p99: idle %" PRIu32 " us, loaded %" PRIu32
@@ -1913,13 +1952,14 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (strcmp(o->mode, "rpc") == 0) {
 		if (o->method == NULL) {
 			fprintf(stderr, "vgen-bench: rpc needs --method "
-			    "Health, GetMe, Login, ListVideos or "
+			    "Health, GetMe, Login, CreateJob, ListVideos or "
 			    "ListVideosDeep\n");
 			return 2;
 		}
-		if (!method_valid(o->method) && !list_method(o->method)) {
+		if (!method_valid(o->method) && !list_method(o->method) &&
+		    strcmp(o->method, "CreateJob") != 0) {
 			fprintf(stderr, "vgen-bench: --method must be Health, "
-			    "GetMe, Login, ListVideos or ListVideosDeep, not "
+			    "GetMe, Login, CreateJob, ListVideos or ListVideosDeep, not "
 			    "\"%s\"\n", o->method);
 			return 2;
 		}
