@@ -15,8 +15,12 @@
 #include "vg.h"
 #include "vgen.h"
 
-/* How long a call waits for the first connection before UNAVAILABLE. */
-#define CONNECT_WAIT_MS 2000
+/*
+ * How long a call waits for the first connection before UNAVAILABLE (the
+ * call's own timeout when shorter).  Generous: on a loaded machine a
+ * process can take seconds to get its connection negotiated.
+ */
+#define CONNECT_WAIT_MS 10000
 
 struct vgen_client {
 	nng_socket sock;
@@ -26,6 +30,8 @@ struct vgen_client {
 	char id_prefix[9];	/* random per client, for request ids */
 	atomic_uint_fast64_t seq;
 };
+
+static bool wait_connected(vgen_client *c, int64_t ms);
 
 static void
 pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -97,11 +103,20 @@ vgen_client_open(const char *urls, vgen_client **out)
 	return 0;
 }
 
+/*
+ * Closing while a connection is still being negotiated would hang up on
+ * the server mid-handshake, and nng 1.5's listener stops accepting after
+ * that (nng issue 1518): give a pending connection a moment to finish.
+ */
+#define CLOSE_WAIT_MS 500
+
 void
 vgen_client_close(vgen_client *c)
 {
 	if (c == NULL)
 		return;
+	if (atomic_load(&c->npipes) == 0)
+		(void)wait_connected(c, CLOSE_WAIT_MS);
 	nng_close(c->sock);
 	free(c->authorization);
 	free(c);

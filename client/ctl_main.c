@@ -52,6 +52,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "jobs", NULL, ctl_jobs },
 	{ "videos", "COMMAND [flags]", "list, show and delete your videos",
 	    NULL, ctl_videos },
+	{ "admin", "COMMAND [flags]", "server statistics, users and job "
+	    "retries (admin socket)", NULL, ctl_admin },
 	{ "health", "[--service NAME]", "check that the server is serving",
 	    "Prints the serving status; exits 0 only when it is SERVING.",
 	    ctl_health },
@@ -94,6 +96,7 @@ help_main(struct ctl *ctl)
 	printf("\nenvironment:\n"
 	    "  VGEN_SERVER      server URL(s) when --server is absent\n"
 	    "  VGEN_TOKEN       token when --token is absent\n"
+	    "  VGEN_ADMIN       admin endpoint of the 'admin' commands\n"
 	    "  VGEN_PASSWORD    password for register and login\n"
 	    "  XDG_CONFIG_HOME  folder of the token file (~/.config)\n"
 	    "\nexit status:\n"
@@ -315,6 +318,12 @@ cmd_help(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv)
 	return ctl_usage(ctl, cmd, "unknown command '%s'", argv[i]);
 }
 
+/*
+ * ctl_connect resolves the token (when `auth`) and then opens the client.
+ * In that order: a command that fails before its call must not leave a
+ * connection half-negotiated behind it (nng 1.5's listener stops
+ * accepting when a peer hangs up during the handshake).
+ */
 int
 ctl_connect(struct ctl *ctl, bool auth)
 {
@@ -322,6 +331,28 @@ ctl_connect(struct ctl *ctl, bool auth)
 	char path[CTL_PATH_MAX];
 	int rv;
 
+	if (auth) {
+		if (token == NULL || token[0] == '\0')
+			token = getenv("VGEN_TOKEN");
+		if ((token == NULL || token[0] == '\0') &&
+		    ctl->token_buf == NULL) {
+			rv = ctl_token_default_path(path, sizeof(path));
+			if (rv == 0)
+				rv = ctl_token_load(path, &ctl->token_buf);
+			if (rv == -ENOENT) {
+				ctl_err("not logged in: run 'vgenctl login', "
+				    "or set $VGEN_TOKEN");
+				return CTL_EXIT_AUTH;
+			}
+			if (rv < 0) {
+				ctl_err("cannot read token file %s: %s", path,
+				    strerror(-rv));
+				return CTL_EXIT_RPC;
+			}
+		}
+		if (token == NULL || token[0] == '\0')
+			token = ctl->token_buf;
+	}
 	if (ctl->client == NULL) {
 		if (server == NULL || server[0] == '\0')
 			server = getenv("VGEN_SERVER");
@@ -341,26 +372,6 @@ ctl_connect(struct ctl *ctl, bool auth)
 	}
 	if (!auth)
 		return 0;
-
-	if (token == NULL || token[0] == '\0')
-		token = getenv("VGEN_TOKEN");
-	if ((token == NULL || token[0] == '\0') && ctl->token_buf == NULL) {
-		rv = ctl_token_default_path(path, sizeof(path));
-		if (rv == 0)
-			rv = ctl_token_load(path, &ctl->token_buf);
-		if (rv == -ENOENT) {
-			ctl_err("not logged in: run 'vgenctl login', or set "
-			    "$VGEN_TOKEN");
-			return CTL_EXIT_AUTH;
-		}
-		if (rv < 0) {
-			ctl_err("cannot read token file %s: %s", path,
-			    strerror(-rv));
-			return CTL_EXIT_RPC;
-		}
-	}
-	if (token == NULL || token[0] == '\0')
-		token = ctl->token_buf;
 	if (vgen_client_set_token(ctl->client, token) < 0) {
 		ctl_err("cannot set the token: out of memory");
 		return CTL_EXIT_RPC;
