@@ -222,6 +222,15 @@ int ctl_health(struct ctl *, const struct ctl_cmd *, int, char **);
 int ctl_jobs(struct ctl *, const struct ctl_cmd *, int, char **);
 int ctl_videos(struct ctl *, const struct ctl_cmd *, int, char **);
 
+/* ctl_job_json returns a VideoJob as a JSON object (a new reference). */
+json_t *ctl_job_json(const Vgen__V1__VideoJob *j);
+
+/*
+ * ctl_admin.c: the "admin ..." group, over AdminService on the admin
+ * endpoint (--admin, $VGEN_ADMIN, else the server's default socket).
+ */
+int ctl_admin(struct ctl *, const struct ctl_cmd *, int, char **);
+
 /* ---- ctl_table.c: shared by the jobs and videos commands -------------- */
 
 /*

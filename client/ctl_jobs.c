@@ -685,3 +685,9 @@ ctl_jobs(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv)
 	(void)cmd;
 	return ctl_dispatch(ctl, "jobs", jobs_cmds, argc - 1, argv + 1);
 }
+
+json_t *
+ctl_job_json(const Vgen__V1__VideoJob *j)
+{
+	return job_json(j);
+}

@@ -180,13 +180,63 @@ out:
 	return st;
 }
 
-void
-srv_dispatch_run(struct srv *s, struct srv_req *r, store_conn *db,
-    nng_msg **reply)
+/* Packs the envelope of call's answer; frees the call's memory. */
+static void
+reply_pack(struct srv_call *call, enum vg_status st,
+    ProtobufCBinaryData payload, nng_msg **reply)
 {
 	Vgen__V1__RpcResponse resp = VGEN__V1__RPC_RESPONSE__INIT;
 	Vgen__V1__FieldViolation vio[SRV_MAX_VIOLATIONS];
 	Vgen__V1__FieldViolation *viop[SRV_MAX_VIOLATIONS];
+
+	resp.code = (Vgen__V1__StatusCode)st;
+	resp.request_id = (char *)call->request_id;
+	if (st != VG_STATUS_OK) {
+		resp.message = (char *)(call->message ? call->message :
+		    vg_status_name(st));
+	} else {
+		resp.payload = payload;
+	}
+	for (size_t i = 0; i < call->nviolations; i++) {
+		vgen__v1__field_violation__init(&vio[i]);
+		vio[i].field = (char *)call->violations[i].field;
+		vio[i].description = (char *)call->violations[i].description;
+		viop[i] = &vio[i];
+	}
+	resp.n_violations = call->nviolations;
+	resp.violations = viop;
+	vg_debug("call method=%s request_id=%s code=%s ms=%lld",
+	    call->method ? call->method : "-", call->request_id,
+	    vg_status_name(st), (long long)(vg_now_ms() - call->start_ms));
+	if (vg_env_pack(&resp.base, reply) < 0)
+		*reply = NULL;
+	srv_arena_free(&call->arena);
+}
+
+void
+srv_dispatch_answer(struct srv_call *call, enum vg_status st,
+    const ProtobufCMessage *out, nng_msg **reply)
+{
+	ProtobufCBinaryData payload = { 0, NULL };
+
+	if (st == VG_STATUS_OK && out == NULL)
+		st = srv_call_status(call, VG_ENOMEM);
+	if (st == VG_STATUS_OK) {
+		payload.len = protobuf_c_message_get_packed_size(out);
+		payload.data = srv_call_alloc(call, payload.len + 1);
+		if (payload.data == NULL)
+			st = srv_call_status(call, VG_ENOMEM);
+		else
+			protobuf_c_message_pack(out, payload.data);
+	}
+	reply_pack(call, st, payload, reply);
+}
+
+void
+srv_dispatch_run(struct srv *s, struct srv_req *r, store_conn *db,
+    nng_msg **reply, struct srv_park *park)
+{
+	ProtobufCBinaryData payload = { 0, NULL };
 	struct srv_call call = { 0 };
 	enum vg_status st;
 	int64_t timeout;
@@ -209,28 +259,11 @@ srv_dispatch_run(struct srv *s, struct srv_req *r, store_conn *db,
 		timeout = r->env->timeout_ms ? (int64_t)r->env->timeout_ms :
 		    s->cfg.default_timeout_ms;
 		call.deadline_ms = r->recv_ms + timeout;
-		st = call_method(s, &call, r, &resp.payload);
+		st = call_method(s, &call, r, &payload);
 	}
-	resp.code = (Vgen__V1__StatusCode)st;
-	resp.request_id = (char *)call.request_id;
-	if (st != VG_STATUS_OK) {
-		resp.message = (char *)(call.message ? call.message :
-		    vg_status_name(st));
-		resp.payload.len = 0;
-		resp.payload.data = NULL;
-	}
-	for (size_t i = 0; i < call.nviolations; i++) {
-		vgen__v1__field_violation__init(&vio[i]);
-		vio[i].field = (char *)call.violations[i].field;
-		vio[i].description = (char *)call.violations[i].description;
-		viop[i] = &vio[i];
-	}
-	resp.n_violations = call.nviolations;
-	resp.violations = viop;
-	vg_debug("call method=%s request_id=%s code=%s ms=%lld",
-	    call.method ? call.method : "-", call.request_id,
-	    vg_status_name(st), (long long)(vg_now_ms() - call.start_ms));
-	if (vg_env_pack(&resp.base, reply) < 0)
-		*reply = NULL;
-	srv_arena_free(&call.arena);
+	/* The reply is packed even for a parked call: it is the answer
+	 * should parking be refused. */
+	if (park != NULL)
+		*park = st == VG_STATUS_OK ? call.park : (struct srv_park){ 0 };
+	reply_pack(&call, st, payload, reply);
 }

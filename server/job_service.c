@@ -2,7 +2,8 @@
  * server/job_service.c: VideoJobService.  Jobs are created pending and
  * handed to the workers through PostgreSQL (the insert notifies them);
  * every query is scoped to the caller, so another user's job is NOT_FOUND,
- * never PERMISSION_DENIED.  WaitJob comes with the event hub.
+ * never PERMISSION_DENIED.  WaitJob is a long-poll woken by the event
+ * hub (hub.c) without holding a thread (wait.c).
  */
 #include <ctype.h>
 #include <string.h>
@@ -244,11 +245,62 @@ cancel_job(struct srv_call *call, const void *in, void *out)
 	return job_reply(call, &job, out);
 }
 
+/* A parked call answers this much before the caller's own deadline. */
+#define WAIT_MARGIN_MS 100
+
+/*
+ * WaitJob: answers at once when the job's status or progress differs from
+ * (known_status, known_progress) — known_status UNSPECIFIED always does —
+ * else parks the call until it does or timeout_ms passes (0: 30 s; more
+ * than 60 s: 60 s), then answers the job as it is then.  The wait also
+ * ends WAIT_MARGIN_MS before the call's deadline (RpcRequest.timeout_ms),
+ * so callers set their call timeout above timeout_ms.  Another user's job
+ * is NOT_FOUND, like GetJob.
+ */
+static enum vg_status
+wait_job(struct srv_call *call, const void *in, void *out)
+{
+	const Vgen__V1__WaitJobRequest *req = in;
+	struct srv_park *p = &call->park;
+	struct store_job job = { 0 };
+	int64_t timeout = req->timeout_ms, deadline;
+	uint64_t seq = 0;
+	int rv;
+
+	if (!vg_uuid_valid(req->id))
+		return srv_call_invalid(call, "id", "must be a UUID");
+	if (timeout == 0)
+		timeout = SRV_WAIT_DEFAULT_MS;
+	if (timeout > SRV_WAIT_MAX_MS)
+		timeout = SRV_WAIT_MAX_MS;
+	/* Taken before the read: an event in between is not lost. */
+	if (call->srv->waits != NULL)
+		seq = srv_wait_seq(call->srv->waits);
+	rv = store_job_get(call->db, call->user_id, req->id, &job);
+	if (rv < 0)
+		return srv_call_status(call, rv);
+	deadline = vg_now_ms() + timeout;
+	if (deadline > call->deadline_ms - WAIT_MARGIN_MS)
+		deadline = call->deadline_ms - WAIT_MARGIN_MS;
+	if (job.status == (int)req->known_status &&
+	    job.progress == req->known_progress && deadline > vg_now_ms()) {
+		p->want = true;
+		memcpy(p->job_id, job.id, sizeof(p->job_id));
+		memcpy(p->user_id, call->user_id, sizeof(p->user_id));
+		p->known_status = job.status;
+		p->known_progress = job.progress;
+		p->deadline_ms = deadline;
+		p->seq = seq;
+	}
+	return job_reply(call, &job, out);
+}
+
 const struct srv_handler_def srv_job_handlers[] = {
 	{ "CreateJob", create_job, SRV_LANE_DB, SRV_AUTH | SRV_SELF_CHECK },
 	{ "GetJob", get_job, SRV_LANE_DB, SRV_AUTH },
 	{ "ListActiveJobs", list_active_jobs, SRV_LANE_DB, SRV_AUTH },
 	{ "ListJobs", list_jobs, SRV_LANE_DB, SRV_AUTH },
 	{ "CancelJob", cancel_job, SRV_LANE_DB, SRV_AUTH },
+	{ "WaitJob", wait_job, SRV_LANE_DB, SRV_AUTH },
 	{ NULL, NULL, 0, 0 },
 };

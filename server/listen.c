@@ -9,6 +9,7 @@
  * (bcrypt) has its own small, low-priority pool, so it never holds the
  * threads that serve quick calls.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -20,12 +21,12 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 struct srv_ctx {
+	struct srv_work work;	/* queued to a pool: ctx_run */
 	struct srv_endpoint *ep;
-	nng_ctx ctx;
+	nng_ctx ctx;		/* replaced by a fresh one when a call parks */
 	nng_aio *recv_aio;
 	nng_aio *send_aio;
 	struct srv_req req;
-	struct srv_ctx *next;	/* pool queue link */
 };
 
 struct srv_endpoint {
@@ -44,7 +45,7 @@ struct srv_pool {
 	enum srv_lane lane;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct srv_ctx *head, *tail;
+	struct srv_work *head, *tail;
 	bool stop;
 	size_t nthreads;
 	pthread_t *threads;
@@ -68,17 +69,24 @@ ctx_rearm(struct srv_ctx *c)
 }
 
 static void
-pool_push(struct srv_pool *p, struct srv_ctx *c)
+pool_push(struct srv_pool *p, struct srv_work *w)
 {
 	pthread_mutex_lock(&p->mu);
-	c->next = NULL;
+	w->next = NULL;
 	if (p->tail != NULL)
-		p->tail->next = c;
+		p->tail->next = w;
 	else
-		p->head = c;
-	p->tail = c;
+		p->head = w;
+	p->tail = w;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+}
+
+void
+srv_pool_push(struct srv *s, enum srv_lane lane, struct srv_work *w)
+{
+	VG_ASSERT(s->pools[lane] != NULL);
+	pool_push(s->pools[lane], w);
 }
 
 static void
@@ -103,11 +111,56 @@ recv_cb(void *arg)
 	nng_msg_free(msg);
 	lane = srv_req_lane(&c->req);
 	if (lane == SRV_LANE_INLINE || ep->srv->pools[lane] == NULL) {
-		srv_dispatch_run(ep->srv, &c->req, NULL, &reply);
+		srv_dispatch_run(ep->srv, &c->req, NULL, &reply, NULL);
 		ctx_send(c, reply);
 		return;
 	}
-	pool_push(ep->srv->pools[lane], c);
+	pool_push(ep->srv->pools[lane], &c->work);
+}
+
+/*
+ * A handler asked to park its call (WaitJob): hand this nng context to
+ * the wait registry, which answers it later, and receive the next request
+ * on a fresh context, so the endpoint keeps its number of receiving
+ * contexts and no thread waits.  False when the call cannot be parked
+ * (then `reply`, the current state, is sent now).
+ */
+static bool
+ctx_park(struct srv_ctx *c, const struct srv_park *park)
+{
+	struct srv_endpoint *ep = c->ep;
+	struct srv *s = ep->srv;
+	nng_ctx fresh;
+
+	if (s->waits == NULL || atomic_load(&ep->stopping) ||
+	    nng_ctx_open(&fresh, ep->sock) != 0)
+		return false;
+	if (srv_wait_park(s->waits, c->ctx, c->req.env->request_id,
+	    park) < 0) {
+		nng_ctx_close(fresh);
+		return false;
+	}
+	c->ctx = fresh;
+	return true;
+}
+
+/* Runs a queued request on a pool thread. */
+static void
+ctx_run(struct srv_work *w, store_conn *db)
+{
+	struct srv_ctx *c = (struct srv_ctx *)(void *)((char *)w -
+	    offsetof(struct srv_ctx, work));
+	struct srv_park park = { 0 };
+	nng_msg *reply = NULL;
+
+	srv_dispatch_run(c->ep->srv, &c->req, db, &reply, &park);
+	if (park.want && reply != NULL && ctx_park(c, &park)) {
+		nng_msg_free(reply);
+		srv_req_fini(&c->req);
+		ctx_rearm(c);
+		return;
+	}
+	ctx_send(c, reply);
 }
 
 static void
@@ -145,26 +198,24 @@ pool_main(void *arg)
 	if (store_open(p->srv->cfg.database_url, &db) < 0)
 		db = NULL;	/* calls answer UNAVAILABLE */
 	for (;;) {
-		struct srv_ctx *c;
-		nng_msg *reply = NULL;
+		struct srv_work *w;
 
 		pthread_mutex_lock(&p->mu);
 		while (p->head == NULL && !p->stop)
 			pthread_cond_wait(&p->cv, &p->mu);
-		c = p->head;
-		if (c == NULL) {
+		w = p->head;
+		if (w == NULL) {
 			pthread_mutex_unlock(&p->mu);
 			break;
 		}
-		p->head = c->next;
+		p->head = w->next;
 		if (p->head == NULL)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->mu);
 
 		if (db == NULL && store_open(p->srv->cfg.database_url, &db) < 0)
 			db = NULL;
-		srv_dispatch_run(p->srv, &c->req, db, &reply);
-		ctx_send(c, reply);
+		w->run(w, db);
 	}
 	store_close(db);
 	return NULL;
@@ -283,6 +334,7 @@ endpoint_new(struct srv *s, const struct srv_table *t, const char *urls,
 		struct srv_ctx *c = &ep->ctxs[ep->nctx];
 
 		c->ep = ep;
+		c->work.run = ctx_run;
 		if (nng_aio_alloc(&c->recv_aio, recv_cb, c) != 0 ||
 		    nng_aio_alloc(&c->send_aio, send_cb, c) != 0 ||
 		    nng_ctx_open(&c->ctx, ep->sock) != 0) {
@@ -342,6 +394,8 @@ srv_start(struct srv *s)
 	int rv;
 
 	atomic_store(&s->db_ok, true);
+	if ((rv = srv_waits_new(s, &s->waits)) < 0)
+		return rv;
 	if ((rv = pool_new(s, SRV_LANE_DB, (size_t)s->cfg.threads,
 	    &s->pools[SRV_LANE_DB])) < 0 ||
 	    (rv = pool_new(s, SRV_LANE_SLOW, (size_t)s->cfg.slow_threads,
@@ -349,6 +403,8 @@ srv_start(struct srv *s)
 		return rv;
 	if (pthread_create(&s->health_thread, NULL, health_main, s) != 0)
 		return VG_ENOMEM;
+	if ((rv = srv_hub_start(s, &s->hub)) < 0)
+		return rv;
 	if ((rv = endpoint_new(s, s->rpc_table, s->cfg.rpc_listen,
 	    (size_t)s->cfg.contexts, &s->rpc)) < 0)
 		return rv;
@@ -367,6 +423,12 @@ srv_stop(struct srv *s, int grace_ms)
 	atomic_store(&s->stopping, true);
 	endpoint_drain(s->rpc, until);
 	endpoint_drain(s->admin, until);
+	/* Parked calls get the current state while the pools still run;
+	 * then the hub (their timer) can stop. */
+	if (s->waits != NULL && s->pools[SRV_LANE_DB] != NULL)
+		srv_wait_close(s->waits, until);
+	srv_hub_stop(s->hub);
+	s->hub = NULL;
 	for (int i = 0; i < SRV_NLANES; i++) {
 		pool_free(s->pools[i]);
 		s->pools[i] = NULL;
@@ -376,4 +438,6 @@ srv_stop(struct srv *s, int grace_ms)
 	s->rpc = s->admin = NULL;
 	if (s->health_thread)
 		pthread_join(s->health_thread, NULL);
+	srv_waits_free(s->waits);
+	s->waits = NULL;
 }

@@ -81,7 +81,7 @@ static const struct srv_service_def admin_services[] = {
 	{ &vgen__v1__video_job_service__descriptor, srv_job_handlers },
 	{ &vgen__v1__video_service__descriptor, srv_video_handlers },
 	{ &vgen__v1__health_service__descriptor, srv_health_handlers },
-	{ &vgen__v1__admin_service__descriptor, NULL },
+	{ &vgen__v1__admin_service__descriptor, srv_admin_handlers },
 	{ NULL, NULL },
 };
 

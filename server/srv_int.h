@@ -44,6 +44,23 @@ void srv_arena_free(struct srv_arena *a);
 
 struct srv;
 
+/*
+ * What a handler asks for when it wants its call parked (WaitJob): the
+ * reply it filled is the answer should parking be refused; otherwise the
+ * call waits in the wait registry (wait.c) until job `job_id` differs
+ * from (known_status, known_progress) or deadline_ms passes.  `seq` is
+ * srv_wait_seq() taken before the handler read the job, so an event that
+ * arrived between the read and the parking is not lost.
+ */
+struct srv_park {
+	bool want;
+	char job_id[VG_UUID_STRLEN + 1];
+	char user_id[VG_UUID_STRLEN + 1];	/* the caller, owner of the job */
+	int known_status, known_progress;
+	int64_t deadline_ms;		/* vg_now_ms() clock */
+	uint64_t seq;
+};
+
 /* One RPC in flight.  Lives from the decoded frame to the sent reply. */
 struct srv_call {
 	struct srv *srv;
@@ -62,6 +79,7 @@ struct srv_call {
 		const char *description;
 	} violations[SRV_MAX_VIOLATIONS];
 	struct srv_arena arena;
+	struct srv_park park;		/* set by a handler that parks */
 };
 
 void *srv_call_alloc(struct srv_call *call, size_t size);
@@ -118,6 +136,7 @@ extern const struct srv_handler_def srv_user_handlers[];
 extern const struct srv_handler_def srv_health_handlers[];
 extern const struct srv_handler_def srv_job_handlers[];
 extern const struct srv_handler_def srv_video_handlers[];
+extern const struct srv_handler_def srv_admin_handlers[];	/* admin only */
 
 /* Convert store rows to messages (copies into call memory). */
 Vgen__V1__User *srv_user_to_pb(struct srv_call *call,
@@ -192,8 +211,96 @@ void srv_dispatch_prepare(struct srv *s, const struct srv_table *t,
     nng_msg *msg, struct srv_req *r);
 enum srv_lane srv_req_lane(const struct srv_req *r);
 void srv_dispatch_run(struct srv *s, struct srv_req *r, store_conn *db,
-    nng_msg **reply);
+    nng_msg **reply, struct srv_park *park);
 void srv_req_fini(struct srv_req *r);
+
+/*
+ * srv_dispatch_answer packs the reply of a call that is answered outside
+ * srv_dispatch_run (a parked WaitJob): status `st`, `out` as the payload
+ * when st is OK (NULL is answered as out of memory), the call's
+ * request id, message and violations.  *reply is NULL when out of memory.
+ * Frees the call's memory.
+ */
+void srv_dispatch_answer(struct srv_call *call, enum vg_status st,
+    const ProtobufCMessage *out, nng_msg **reply);
+
+/* ---- listen.c: the lanes' pools --------------------------------------- */
+
+/* A unit of work for a pool thread: run(w, db) with the thread's store. */
+struct srv_work {
+	void (*run)(struct srv_work *w, store_conn *db);
+	struct srv_work *next;		/* queue link */
+};
+
+/* srv_pool_push queues `w` on lane `lane` (FIFO); the pool runs it once. */
+void srv_pool_push(struct srv *s, enum srv_lane lane, struct srv_work *w);
+
+/* ---- wait.c: parked WaitJob calls ------------------------------------- */
+
+#define SRV_WAIT_DEFAULT_MS 30000	/* WaitJob timeout_ms 0 */
+#define SRV_WAIT_MAX_MS 60000		/* larger timeout_ms are capped */
+#define SRV_WAIT_MAX_PARKED 100000	/* beyond: answered at once */
+
+struct srv_waits;	/* the registry: by job id, and a deadline heap */
+
+/*
+ * srv_waits_new makes the registry (with the pipe that wakes the hub
+ * when a nearer deadline arrives).  0, VG_ENOMEM or VG_EINTERNAL.
+ * srv_waits_free frees it; every call must have been answered
+ * (srv_wait_close).
+ */
+int srv_waits_new(struct srv *s, struct srv_waits **out) VG_MUSTCHECK;
+void srv_waits_free(struct srv_waits *w);
+
+/* srv_wait_seq: the event counter, read before a handler reads a job. */
+uint64_t srv_wait_seq(struct srv_waits *w);
+
+/*
+ * srv_wait_park takes the call's nng context `ctx` (answered later, once,
+ * then closed) with the request id (copied).  Returns 0 when parked, or
+ * VG_ELIMIT / VG_ENOMEM / VG_EUNAVAIL (closing): the caller still owns
+ * ctx and answers now.
+ */
+int srv_wait_park(struct srv_waits *w, nng_ctx ctx, const char *request_id,
+    const struct srv_park *p) VG_MUSTCHECK;
+
+/*
+ * Called by the hub thread.  srv_wait_event records an event and hands
+ * the calls waiting on `job_id` whose known state differs to the DB lane
+ * (which re-reads the job and answers, or parks the call again).
+ * srv_wait_recheck_all hands every parked call over (after the hub lost
+ * events).  srv_wait_expire hands over the calls whose deadline passed
+ * and returns the next deadline (INT64_MAX: none).  srv_wait_fd is the
+ * read end of the wake pipe; srv_wait_drain empties it.
+ */
+void srv_wait_event(struct srv_waits *w, const char *job_id,
+    const char *user_id, int status, int progress);
+void srv_wait_recheck_all(struct srv_waits *w);
+int64_t srv_wait_expire(struct srv_waits *w, int64_t now_ms);
+int srv_wait_fd(struct srv_waits *w);
+void srv_wait_drain(struct srv_waits *w);
+
+/*
+ * srv_wait_close refuses new parkings, answers every parked call with the
+ * job's current state (UNAVAILABLE when the database is down) through the
+ * DB lane, and waits until all those replies are sent (up to until_ms).
+ */
+void srv_wait_close(struct srv_waits *w, int64_t until_ms);
+
+/* srv_wait_parked: calls parked now (for logs and tests). */
+size_t srv_wait_parked(struct srv_waits *w);
+
+/* ---- hub.c: LISTEN vgen_job_events → pub socket, and the wait timers -- */
+
+struct srv_hub;
+
+/*
+ * srv_hub_start binds the pub socket on cfg.events_listen (when set) and
+ * starts the hub thread with its own store connection.  0 or VG_E*.
+ * srv_hub_stop ends the thread and closes the socket; NULL is a no-op.
+ */
+int srv_hub_start(struct srv *s, struct srv_hub **out) VG_MUSTCHECK;
+void srv_hub_stop(struct srv_hub *h);
 
 /* ---- the server ---------------------------------------------------------- */
 
@@ -225,6 +332,8 @@ struct srv {
 	struct srv_table *rpc_table, *admin_table;
 	struct srv_endpoint *rpc, *admin;
 	struct srv_pool *pools[SRV_NLANES];
+	struct srv_waits *waits;	/* parked WaitJob calls */
+	struct srv_hub *hub;		/* event hub thread */
 	pthread_t health_thread;
 	atomic_bool db_ok;		/* last health probe reached the database */
 	atomic_bool stopping;

@@ -13,6 +13,7 @@ static const struct store_stmt *const stmt_tables[] = {
 	store_user_stmts,
 	store_job_stmts,
 	store_video_stmts,
+	store_admin_stmts,
 	NULL,
 };
 

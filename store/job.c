@@ -39,6 +39,9 @@ const struct store_stmt store_job_stmts[] = {
 	{ "job_list_active", "SELECT " JOB_COLS " FROM video_jobs "
 	    "WHERE user_id = $1 AND status IN ('pending', 'processing') "
 	    "ORDER BY created_at DESC, id DESC LIMIT $2", 2, true },
+	{ "job_list_active_all", "SELECT " JOB_COLS " FROM video_jobs "
+	    "WHERE status IN ('pending', 'processing') "
+	    "ORDER BY updated_at DESC, id DESC LIMIT $1", 1, true },
 	{ "job_cancel",
 	    "WITH u AS (UPDATE video_jobs SET status = 'failed', "
 	    "error_message = 'canceled', completed_at = now(), "
@@ -315,6 +318,17 @@ store_job_list_active(store_conn *db, const char *user_id, int limit,
 
 	snprintf(lim, sizeof(lim), "%d", limit);
 	return job_many(db, "job_list_active", params, 2, limit, jobs, n);
+}
+
+int
+store_job_list_active_all(store_conn *db, int limit, struct store_job *jobs,
+    int *n)
+{
+	char lim[16];
+	const char *params[] = { lim };
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	return job_many(db, "job_list_active_all", params, 1, limit, jobs, n);
 }
 
 int

@@ -170,6 +170,15 @@ int store_job_list_active(store_conn *db, const char *user_id, int limit,
     struct store_job *jobs, int *n) VG_MUSTCHECK;
 
 /*
+ * store_job_list_active_all lists pending and processing jobs of every
+ * user, most recently changed first, at most `limit` (the event hub's
+ * catch-up after it lost its LISTEN connection).  Same ownership rules as
+ * store_job_list.
+ */
+int store_job_list_active_all(store_conn *db, int limit,
+    struct store_job *jobs, int *n) VG_MUSTCHECK;
+
+/*
  * store_job_cancel moves the user's pending or processing job to failed
  * with error_message "canceled" (its worker is told through NOTIFY
  * vgen_job_cancel).  Returns 0 and the job as it is now — also when it had
@@ -300,6 +309,58 @@ int store_video_get(store_conn *db, const char *user_id, const char *id,
  */
 int store_video_delete(store_conn *db, const char *user_id, const char *id)
     VG_MUSTCHECK;
+
+/* ---- admin ---------------------------------------------------------------
+ *
+ * For the admin endpoint only: nothing here is scoped to an owner (the
+ * admin socket's file mode is the authentication).
+ */
+
+#define STORE_STATS_DAYS 30	/* days of new-user counts, today included */
+
+struct store_day_count {
+	char day[11];		/* "YYYY-MM-DD", UTC */
+	int64_t count;
+};
+
+struct store_stats {
+	int64_t users_total;
+	int ndays;		/* new_users[0..ndays), oldest day first */
+	struct store_day_count new_users[STORE_STATS_DAYS];
+	int64_t jobs_by_status[STORE_JOB_FAILED + 1];	/* by status; [0] 0 */
+	int64_t videos_total;
+	double avg_generation_s;	/* completed jobs; 0 when none */
+};
+
+/*
+ * store_admin_stats counts users (in total and per day for the last
+ * STORE_STATS_DAYS days, days without sign-ups as 0), jobs by status,
+ * videos, and the average completed_at - created_at of completed jobs in
+ * seconds.  Returns 0 and *out (plain data: nothing to release), or
+ * VG_EUNAVAIL, ...
+ */
+int store_admin_stats(store_conn *db, struct store_stats *out) VG_MUSTCHECK;
+
+/*
+ * store_admin_user_list fills users[0..*n) (caller-allocated, at most
+ * `limit`; store_user_fini each) with every user, newest first (created_at,
+ * id), after the keyset position (after_us, after_id) when after_id is not
+ * NULL.  password_hash is not read (NULL).  Returns 0, VG_EINVAL (after_id
+ * not a UUID), ...
+ */
+int store_admin_user_list(store_conn *db, int64_t after_us,
+    const char *after_id, int limit, struct store_user *users, int *n)
+    VG_MUSTCHECK;
+
+/*
+ * store_admin_job_retry puts a failed job back to pending as if new:
+ * attempts 0, progress 0, due now, no error, lease, external id or
+ * completed_at (the update wakes the workers).  Returns 0 and the job as
+ * it is now (release with store_job_fini), VG_ENOTFOUND when there is no
+ * such job, or VG_EINVAL when the job is not failed (nothing changed).
+ */
+int store_admin_job_retry(store_conn *db, const char *job_id,
+    struct store_job *job) VG_MUSTCHECK;
 
 /*
  * store_open_async is store_open for a connection whose commits do not

@@ -35,6 +35,7 @@ struct store_stmt {
 extern const struct store_stmt store_user_stmts[];
 extern const struct store_stmt store_job_stmts[];
 extern const struct store_stmt store_video_stmts[];
+extern const struct store_stmt store_admin_stmts[];
 
 /*
  * store_query runs prepared statement `name` with text parameters (NULL
