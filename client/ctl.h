@@ -234,6 +234,19 @@ int ctl_admin(struct ctl *, const struct ctl_cmd *, int, char **);
 /* ---- ctl_table.c: shared by the jobs and videos commands -------------- */
 
 /*
+ * ctl_pages_fetch calls `method` with `req` and collects the replies of
+ * type resp_desc (which has a next_page_token) into *pages[0..*n), after
+ * the first one only when `all`, moving *page_token (a field of req) to
+ * each next page.  Returns 0, or the exit code after printing the error;
+ * either way the caller frees *pages with ctl_pages_free (the messages
+ * own the tokens *page_token may point into).
+ */
+int ctl_pages_fetch(struct ctl *ctl, const char *method, ProtobufCMessage *req,
+    char **page_token, const ProtobufCMessageDescriptor *resp_desc, bool all,
+    ProtobufCMessage ***pages, size_t *n);
+void ctl_pages_free(ProtobufCMessage **pages, size_t n);
+
+/*
  * ctl_cmd_parse_id parses a command's flags and exactly one positional
  * argument, an ID, in any order; *id then points into argv.  Returns as
  * ctl_cmd_parse (0, CTL_HELP or CTL_EXIT_USAGE).

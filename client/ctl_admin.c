@@ -247,22 +247,12 @@ print_users(struct ctl *ctl, Vgen__V1__ListUsersResponse **pages, size_t n)
 	return rv;
 }
 
-static void
-free_pages(Vgen__V1__ListUsersResponse **pages, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(&pages[i]->base, NULL);
-	free(pages);
-}
-
 static int
 admin_users(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
     char **argv)
 {
 	Vgen__V1__ListUsersRequest req = VGEN__V1__LIST_USERS_REQUEST__INIT;
-	Vgen__V1__ListUsersResponse **pages = NULL, **grown;
-	ProtobufCMessage *m;
-	struct vgen_status st;
+	ProtobufCMessage **pages = NULL;
 	char *url = NULL, *size = NULL, *token = NULL;
 	bool all = false;
 	size_t n = 0;
@@ -289,39 +279,11 @@ admin_users(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 
 	if (token != NULL)
 		req.page_token = token;
-	for (;;) {
-		m = NULL;
-		if (vgen_call(ctl->client, SVC "ListUsers", &req.base,
-		    &vgen__v1__list_users_response__descriptor, &m,
-		    &st) != 0) {
-			rv = ctl_rpc_fail(ctl, &st);
-			goto out;
-		}
-		grown = realloc(pages, (n + 1) * sizeof(*pages));
-		if (grown == NULL) {
-			protobuf_c_message_free_unpacked(m, NULL);
-			ctl_err("out of memory");
-			rv = CTL_EXIT_RPC;
-			goto out;
-		}
-		pages = grown;
-		pages[n++] = (Vgen__V1__ListUsersResponse *)m;
-		if (!all || pages[n - 1]->next_page_token == NULL ||
-		    pages[n - 1]->next_page_token[0] == '\0')
-			break;
-		/* A server handing the same token back would loop forever. */
-		if (strcmp(pages[n - 1]->next_page_token, req.page_token) ==
-		    0) {
-			ctl_err("the server repeated page token %s",
-			    req.page_token);
-			rv = CTL_EXIT_RPC;
-			goto out;
-		}
-		req.page_token = pages[n - 1]->next_page_token;
-	}
-	rv = print_users(ctl, pages, n);
-out:
-	free_pages(pages, n);
+	rv = ctl_pages_fetch(ctl, SVC "ListUsers", &req.base, &req.page_token,
+	    &vgen__v1__list_users_response__descriptor, all, &pages, &n);
+	if (rv == 0)
+		rv = print_users(ctl, (Vgen__V1__ListUsersResponse **)pages, n);
+	ctl_pages_free(pages, n);
 	return rv;
 }
 

@@ -534,16 +534,6 @@ print_jobs(struct ctl *ctl, Vgen__V1__ListJobsResponse **pages, size_t n)
 	return rv;
 }
 
-static void
-free_pages(Vgen__V1__ListJobsResponse **pages, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(&pages[i]->base, NULL);
-	free(pages);
-}
-
 static int
 jobs_active(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
     char **argv)
@@ -575,9 +565,7 @@ static int
 jobs_list(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv)
 {
 	Vgen__V1__ListJobsRequest req = VGEN__V1__LIST_JOBS_REQUEST__INIT;
-	Vgen__V1__ListJobsResponse **pages = NULL, **grown, *page;
-	ProtobufCMessage *m;
-	struct vgen_status st;
+	ProtobufCMessage **pages = NULL;
 	char *status = NULL, *size = NULL, *token = NULL;
 	bool all = false;
 	size_t n = 0;
@@ -615,38 +603,11 @@ jobs_list(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv)
 
 	if (token != NULL)
 		req.page_token = token;
-	for (;;) {
-		m = NULL;
-		if (vgen_call(ctl->client, SVC "ListJobs", &req.base,
-		    &vgen__v1__list_jobs_response__descriptor, &m, &st) != 0) {
-			rv = fail(ctl, &st);
-			goto out;
-		}
-		page = (Vgen__V1__ListJobsResponse *)m;
-		grown = realloc(pages, (n + 1) * sizeof(*pages));
-		if (grown == NULL) {
-			protobuf_c_message_free_unpacked(m, NULL);
-			ctl_err("out of memory");
-			rv = CTL_EXIT_RPC;
-			goto out;
-		}
-		pages = grown;
-		pages[n++] = page;
-		if (!all || page->next_page_token == NULL ||
-		    page->next_page_token[0] == '\0')
-			break;
-		/* A server handing the same token back would loop forever. */
-		if (strcmp(page->next_page_token, req.page_token) == 0) {
-			ctl_err("the server repeated page token %s",
-			    page->next_page_token);
-			rv = CTL_EXIT_RPC;
-			goto out;
-		}
-		req.page_token = page->next_page_token;
-	}
-	rv = print_jobs(ctl, pages, n);
-out:
-	free_pages(pages, n);
+	rv = ctl_pages_fetch(ctl, SVC "ListJobs", &req.base, &req.page_token,
+	    &vgen__v1__list_jobs_response__descriptor, all, &pages, &n);
+	if (rv == 0)
+		rv = print_jobs(ctl, (Vgen__V1__ListJobsResponse **)pages, n);
+	ctl_pages_free(pages, n);
 	return rv;
 }
 

@@ -229,3 +229,55 @@ ctl_table_print(const json_t *titles, const json_t *rows, size_t flex,
 	}
 	return 0;
 }
+
+int
+ctl_pages_fetch(struct ctl *ctl, const char *method, ProtobufCMessage *req,
+    char **page_token, const ProtobufCMessageDescriptor *resp_desc, bool all,
+    ProtobufCMessage ***pages, size_t *n)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(resp_desc,
+	    "next_page_token");
+	ProtobufCMessage *m, **grown;
+	struct vgen_status st;
+	const char *next;
+
+	*pages = NULL;
+	*n = 0;
+	for (;;) {
+		m = NULL;
+		if (vgen_call(ctl->client, method, req, resp_desc, &m,
+		    &st) != 0) {
+			int rv = ctl_rpc_fail(ctl, &st);
+
+			if (rv == CTL_EXIT_AUTH)
+				ctl_err("log in again with 'vgenctl login'");
+			return rv;
+		}
+		grown = realloc(*pages, (*n + 1) * sizeof(**pages));
+		if (grown == NULL) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			ctl_err("out of memory");
+			return CTL_EXIT_RPC;
+		}
+		*pages = grown;
+		(*pages)[(*n)++] = m;
+		next = *(char **)((char *)m + f->offset);
+		if (!all || next == NULL || next[0] == '\0')
+			return 0;
+		/* A server handing the same token back would loop forever. */
+		if (strcmp(next, *page_token) == 0) {
+			ctl_err("the server repeated page token %s", next);
+			return CTL_EXIT_RPC;
+		}
+		*page_token = (char *)next;
+	}
+}
+
+void
+ctl_pages_free(ProtobufCMessage **pages, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(pages[i], NULL);
+	free(pages);
+}

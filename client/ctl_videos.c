@@ -115,12 +115,10 @@ videos_list(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
     char **argv)
 {
 	Vgen__V1__ListVideosRequest req = VGEN__V1__LIST_VIDEOS_REQUEST__INIT;
-	Vgen__V1__ListVideosResponse **pages = NULL, **grown, *page;
-	ProtobufCMessage *m;
-	struct vgen_status st;
+	ProtobufCMessage **pages = NULL;
 	char *orientation = NULL, *size = NULL, *token = NULL;
 	bool all = false;
-	size_t n = 0, i;
+	size_t n = 0;
 	const struct ctl_flag flags[] = {
 		{ "orientation", CTL_FLAG_STR, &orientation, "O",
 		    "only portrait or only landscape videos" },
@@ -154,41 +152,12 @@ videos_list(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 
 	if (token != NULL)
 		req.page_token = token;
-	for (;;) {
-		m = NULL;
-		if (vgen_call(ctl->client, SVC "ListVideos", &req.base,
-		    &vgen__v1__list_videos_response__descriptor, &m,
-		    &st) != 0) {
-			rv = fail(ctl, &st);
-			goto out;
-		}
-		page = (Vgen__V1__ListVideosResponse *)m;
-		grown = realloc(pages, (n + 1) * sizeof(*pages));
-		if (grown == NULL) {
-			protobuf_c_message_free_unpacked(m, NULL);
-			ctl_err("out of memory");
-			rv = CTL_EXIT_RPC;
-			goto out;
-		}
-		pages = grown;
-		pages[n++] = page;
-		if (!all || page->next_page_token == NULL ||
-		    page->next_page_token[0] == '\0')
-			break;
-		/* A server handing the same token back would loop forever. */
-		if (strcmp(page->next_page_token, req.page_token) == 0) {
-			ctl_err("the server repeated page token %s",
-			    page->next_page_token);
-			rv = CTL_EXIT_RPC;
-			goto out;
-		}
-		req.page_token = page->next_page_token;
-	}
-	rv = print_videos(ctl, pages, n);
-out:
-	for (i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(&pages[i]->base, NULL);
-	free(pages);
+	rv = ctl_pages_fetch(ctl, SVC "ListVideos", &req.base, &req.page_token,
+	    &vgen__v1__list_videos_response__descriptor, all, &pages, &n);
+	if (rv == 0)
+		rv = print_videos(ctl, (Vgen__V1__ListVideosResponse **)pages,
+		    n);
+	ctl_pages_free(pages, n);
 	return rv;
 }
 
