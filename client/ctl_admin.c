@@ -1,16 +1,23 @@
 /*
  * client/ctl_admin.c: the "admin ..." commands (stats, users, retry),
- * over vgen.v1.AdminService.
+ * over vgen.v1.AdminService, and "admin events", a subscriber on the
+ * server's progress-event pub socket.
  *
  * AdminService answers only on the server's admin endpoint, an ipc socket
  * whose file mode (0600) is the authentication: these commands dial it
  * instead of --server and send no token.  The endpoint comes from
  * --admin, else $VGEN_ADMIN, else the server's own default.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 
 #include "ctl.h"
 
@@ -318,6 +325,257 @@ admin_retry(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	return rv;
 }
 
+/* ---- admin events ------------------------------------------------------ */
+
+#define EVENTS_DEFAULT "tcp://127.0.0.1:7401"
+#define EVENTS_MAXSZ (64 * 1024)	/* NNG_OPT_RECVMAXSZ */
+#define EVENTS_POLL_MS 200		/* how often Ctrl-C is noticed */
+
+static volatile sig_atomic_t events_stop;
+
+static void
+events_on_signal(int sig)
+{
+	(void)sig;
+	events_stop = 1;
+}
+
+/* uuid_valid: canonical 8-4-4-4-12 hex, either case. */
+static bool
+uuid_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return s[36] == '\0';
+}
+
+/*
+ * event_json mirrors JobEvent: {"job_id", "user_id", "status",
+ * "progress", "video_id", "error_message", "updated_at", "version"}.
+ */
+static json_t *
+event_json(const Vgen__V1__JobEvent *e)
+{
+	return json_pack("{s:o,s:o,s:o,s:i,s:o,s:o,s:o,s:I}",
+	    "job_id", ctl_json_str(e->job_id),
+	    "user_id", ctl_json_str(e->user_id),
+	    "status", ctl_json_enum(&vgen__v1__job_status__descriptor,
+	    e->status),
+	    "progress", (int)e->progress,
+	    "video_id", ctl_json_str(e->video_id),
+	    "error_message", ctl_json_str(e->error_message),
+	    "updated_at", ctl_json_time(e->updated_at),
+	    "version", (json_int_t)e->version);
+}
+
+/* safe_str: s with control bytes as '?', cut to len - 1 bytes. */
+static const char *
+safe_str(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && s[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' :
+		    s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+/*
+ * event_human prints one line: TIME  user USER  job JOB  STATUS
+ * PROGRESS%  v VERSION [video ID] [error MSG].
+ */
+static int
+event_human(const Vgen__V1__JobEvent *e)
+{
+	char when[CTL_TIME_STRLEN], status[32], user[64], job[64];
+	char video[64], msg[512];
+
+	if (e->updated_at == NULL ||
+	    ctl_time_format(e->updated_at, when, sizeof(when)) != 0)
+		snprintf(when, sizeof(when), "-");
+	printf("%s  user %s  job %s  %s  %d%%  v %llu", when,
+	    safe_str(e->user_id, user, sizeof(user)),
+	    safe_str(e->job_id, job, sizeof(job)),
+	    ctl_enum_lower(&vgen__v1__job_status__descriptor, "",
+	    e->status, status, sizeof(status)), (int)e->progress,
+	    (unsigned long long)e->version);
+	if (e->video_id != NULL && e->video_id[0] != '\0')
+		printf("  video %s", safe_str(e->video_id, video,
+		    sizeof(video)));
+	if (e->error_message != NULL && e->error_message[0] != '\0')
+		printf("  error %s", safe_str(e->error_message, msg,
+		    sizeof(msg)));
+	putchar('\n');
+	return 0;
+}
+
+/*
+ * event_decode splits a frame at its first 0x00, checks the topic
+ * against `prefix` and unpacks the JobEvent.  Returns NULL for a
+ * malformed frame.
+ */
+static Vgen__V1__JobEvent *
+event_decode(const unsigned char *buf, size_t len, const char *prefix)
+{
+	const unsigned char *nul = memchr(buf, '\0', len);
+	size_t plen = strlen(prefix), tlen;
+	Vgen__V1__JobEvent *e;
+
+	if (nul == NULL)
+		return NULL;
+	tlen = (size_t)(nul - buf);
+	if (tlen < plen || memcmp(buf, prefix, plen) != 0)
+		return NULL;
+	e = vgen__v1__job_event__unpack(NULL, len - tlen - 1, nul + 1);
+	if (e == NULL)
+		return NULL;
+	/* The topic names the event's own user and job. */
+	if (e->user_id == NULL || e->job_id == NULL ||
+	    tlen != 4 + strlen(e->user_id) + 1 + strlen(e->job_id) ||
+	    memcmp(buf + 4, e->user_id, strlen(e->user_id)) != 0) {
+		vgen__v1__job_event__free_unpacked(e, NULL);
+		return NULL;
+	}
+	return e;
+}
+
+static int
+events_count_parse(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || *out == 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int
+admin_events(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
+    char **argv)
+{
+	char *user = NULL, *url = NULL, *count_s = NULL, prefix[64];
+	unsigned long count = 0, seen = 0, bad = 0;
+	const struct ctl_flag flags[] = {
+		{ "user", CTL_FLAG_STR, &user, "ID", "only this user's "
+		    "jobs (a UUID)" },
+		{ "events", CTL_FLAG_STR, &url, "URL", "the pub socket "
+		    "(default $VGEN_EVENTS, else\n" EVENTS_DEFAULT ")" },
+		{ "count", CTL_FLAG_STR, &count_s, "N", "exit after N "
+		    "events" },
+		{ "json", CTL_FLAG_BOOL, &ctl->json, NULL,
+		    "print JSON (the same as the global --json)" },
+		{ NULL },
+	};
+	struct sigaction sa, old_int, old_term;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	int rv, ev;
+
+	rv = ctl_cmd_parse(ctl, cmd, flags, argc, argv);
+	if (rv != 0)
+		return rv;
+	if (user != NULL && !uuid_valid(user))
+		return ctl_usage(ctl, cmd, "--user: '%s' is not a UUID", user);
+	if (count_s != NULL && events_count_parse(count_s, &count) < 0)
+		return ctl_usage(ctl, cmd, "--count: '%s' is not a number "
+		    "from 1", count_s);
+	if (url == NULL || url[0] == '\0')
+		url = getenv("VGEN_EVENTS");
+	if (url == NULL || url[0] == '\0')
+		url = EVENTS_DEFAULT;
+	if (user != NULL)
+		snprintf(prefix, sizeof(prefix), "job.%s.", user);
+	else
+		snprintf(prefix, sizeof(prefix), "job.");
+
+	if ((ev = nng_sub0_open(&s)) != 0 ||
+	    (ev = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ,
+	    EVENTS_MAXSZ)) != 0 ||
+	    (ev = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
+	    EVENTS_POLL_MS)) != 0 ||
+	    (ev = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, prefix,
+	    strlen(prefix))) != 0) {
+		ctl_err("events socket: %s", nng_strerror(ev));
+		if (nng_socket_id(s) > 0)
+			nng_close(s);
+		return CTL_EXIT_RPC;
+	}
+	/* Nonblocking dial: it retries until the server is up. */
+	ev = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK);
+	if (ev != 0) {
+		nng_close(s);
+		if (ev == NNG_EADDRINVAL || ev == NNG_ENOTSUP)
+			return ctl_usage(ctl, cmd, "--events: '%s': %s", url,
+			    nng_strerror(ev));
+		ctl_err("%s: %s", url, nng_strerror(ev));
+		return CTL_EXIT_UNREACH;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = events_on_signal;
+	sigemptyset(&sa.sa_mask);
+	events_stop = 0;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+
+	rv = CTL_EXIT_OK;
+	while (!events_stop && (count == 0 || seen < count)) {
+		Vgen__V1__JobEvent *e;
+		json_t *obj;
+		void *buf = NULL;
+		size_t len = 0;
+
+		ev = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC);
+		if (ev == NNG_ETIMEDOUT || ev == NNG_EINTR)
+			continue;
+		if (ev != 0) {
+			ctl_err("%s: %s", url, nng_strerror(ev));
+			rv = CTL_EXIT_RPC;
+			break;
+		}
+		e = event_decode(buf, len, prefix);
+		nng_free(buf, len);
+		if (e == NULL) {
+			bad++;
+			continue;
+		}
+		if (ctl->json) {
+			obj = event_json(e);
+			rv = ctl_print(ctl, obj);
+			json_decref(obj);
+		} else {
+			rv = event_human(e);
+		}
+		vgen__v1__job_event__free_unpacked(e, NULL);
+		if (rv == 0 && fflush(stdout) != 0) {
+			ctl_err("stdout: %s", strerror(errno));
+			rv = CTL_EXIT_RPC;
+		}
+		if (rv != 0)
+			break;
+		seen++;
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	nng_close(s);
+	if (bad > 0)
+		ctl_err("skipped %lu malformed frame%s", bad,
+		    bad == 1 ? "" : "s");
+	return rv;
+}
+
 static const struct ctl_cmd admin_cmds[] = {
 	{ "stats", "[--admin URL]", "show users, jobs, videos and the "
 	    "average generation time",
@@ -336,6 +594,16 @@ static const struct ctl_cmd admin_cmds[] = {
 	    "The job becomes pending again with attempts 0 and no error, "
 	    "and a worker\nstarts it afresh.  Only a failed job (canceled "
 	    "ones too) can be retried.\n\n" ADMIN_HELP, admin_retry },
+	{ "events", "[--user ID] [--events URL] [--count N]",
+	    "print job progress events as they happen",
+	    "Subscribes to the server's progress-event pub socket (--events "
+	    "URL, else\n$VGEN_EVENTS, else " EVENTS_DEFAULT ") and prints "
+	    "every event, like\ntail -f: one line per event, or with --json "
+	    "one JSON object per line\n(the JobEvent message).  --user ID: "
+	    "only that user's jobs.  --count N\nexits after N events; Ctrl-C "
+	    "exits 0.  Malformed frames are skipped and\ncounted.  The pub "
+	    "socket has no authentication: bind it internally.",
+	    admin_events },
 	{ NULL },
 };
 

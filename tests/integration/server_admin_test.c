@@ -1,7 +1,8 @@
 /*
  * tests/integration/server_admin_test.c: AdminService on the admin
  * endpoint (stats, users, job retry), its absence from the public
- * endpoint, the admin socket's file mode, and `vgenctl admin`.  On a
+ * endpoint, the admin socket's file mode, `vgenctl admin` and `vgenctl
+ * admin events` on the pub socket.  On a
  * private PostgreSQL, without a worker: jobs stay pending unless canceled.
  */
 #include <setjmp.h>
@@ -428,6 +429,90 @@ test_vgenctl_admin(void **state)
 	vgen_client_close(admin);
 }
 
+/*
+ * events_start runs `vgenctl --json admin events --count 1` (with --user
+ * when user is not NULL) on the server's pub socket, its stdout a pipe.
+ */
+static FILE *
+events_start(struct fx_stack *fx, const char *user)
+{
+	char cmd[FX_PATH_MAX * 2];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "exec timeout 20 %s --json admin events "
+	    "--events '%s' --count 1%s%s </dev/null", VGENCTL,
+	    fx->srv.events_url, user != NULL ? " --user " : "",
+	    user != NULL ? user : "");
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	return p;
+}
+
+/* events_read reads the one JSON line of `p` and checks its exit. */
+static json_t *
+events_read(FILE *p)
+{
+	char line[1 << 14];
+	json_error_t err;
+	json_t *v;
+
+	if (fgets(line, sizeof(line), p) == NULL)
+		fail_msg("vgenctl admin events printed nothing");
+	assert_int_equal(pclose(p), 0);
+	v = json_loads(line, 0, &err);
+	if (v == NULL)
+		fail_msg("not JSON (%s): %s", err.text, line);
+	return v;
+}
+
+static void
+test_vgenctl_admin_events(void **state)
+{
+	struct fx_stack *fx = *state;
+	struct fx_user u = { 0 };
+	vgen_client *c = user_client(fx, "adminev", &u);
+	Vgen__V1__VideoJob *j = create_job(c, "a job someone watches");
+	struct timespec nap = { 0, 300 * 1000 * 1000 };
+	char cmd[FX_PATH_MAX * 2], sql[256];
+	FILE *all, *mine;
+	json_t *v;
+	int i;
+
+	all = events_start(fx, NULL);
+	mine = events_start(fx, u.id);
+	nanosleep(&nap, NULL);	/* let both subscribe */
+	snprintf(sql, sizeof(sql), "UPDATE video_jobs SET status = "
+	    "'processing', progress = 37 WHERE id = '%s'", j->id);
+	assert_int_equal(fx_pg_exec(&fx->pg, sql), 0);
+
+	for (i = 0; i < 2; i++) {
+		v = events_read(i == 0 ? all : mine);
+		assert_string_equal(json_string_value(json_object_get(v,
+		    "job_id")), j->id);
+		assert_string_equal(json_string_value(json_object_get(v,
+		    "user_id")), u.id);
+		assert_int_equal(json_integer_value(json_object_get(v,
+		    "progress")), 37);
+		assert_string_equal(json_string_value(json_object_get(v,
+		    "status")), "PROCESSING");
+		assert_true(json_integer_value(json_object_get(v,
+		    "version")) > (json_int_t)j->version);
+		assert_true(json_is_string(json_object_get(v, "updated_at")));
+		json_decref(v);
+	}
+
+	/* A --user that is no UUID is a usage error: exit status 2. */
+	snprintf(cmd, sizeof(cmd), "%s admin events --events '%s' --user "
+	    "not-a-uuid --count 1 </dev/null 2>/dev/null", VGENCTL,
+	    fx->srv.events_url);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+
+	cancel_job(c, j->id);
+	protobuf_c_message_free_unpacked(&j->base, NULL);
+	fx_user_fini(&u);
+	vgen_client_close(c);
+}
+
 int
 main(void)
 {
@@ -438,6 +523,7 @@ main(void)
 		cmocka_unit_test(test_list_users_pages_walk_every_user_once),
 		cmocka_unit_test(test_retry_job),
 		cmocka_unit_test(test_vgenctl_admin),
+		cmocka_unit_test(test_vgenctl_admin_events),
 	};
 
 	return cmocka_run_group_tests(tests, fx_stack_setup, fx_stack_teardown);
