@@ -115,4 +115,46 @@ ProtobufCService *vgen_service_new(vgen_client *c,
     const ProtobufCServiceDescriptor *desc);
 const struct vgen_status *vgen_service_last_status(void);
 
+/*
+ * vgen_watch: the DESIGN §4 watcher pattern for internal services that
+ * can reach the (unauthenticated) progress-event pub socket.  Outside
+ * clients use WaitJob instead.
+ *
+ * vgen_watch_open subscribes to "job.<user_id>.<job_id>" on a sub0
+ * socket dialed to `events_url` (e.g. "tcp://127.0.0.1:7401"; nng keeps
+ * redialing while the publisher is away), then reads the job with GetJob
+ * through `c`, which must carry a token of the job's owner.  The watch
+ * borrows `c`: the client must outlive it.  Returns 0 and *out (free with
+ * vgen_watch_close), or a status code: INVALID_ARGUMENT for a bad
+ * argument or URL, RESOURCE_EXHAUSTED out of memory, UNAVAILABLE, or
+ * GetJob's own status (NOT_FOUND, UNAUTHENTICATED, ...).
+ *
+ * vgen_watch_next returns the job's state when it is newer (by version)
+ * than the last one this watch returned: first the state read by open,
+ * then a fresh GetJob whenever an event with a higher version arrives,
+ * or when nothing was heard for the quiet interval (VGEN_WATCH_QUIET_MS,
+ * see vgen_watch_set_quiet), so dropped events only delay a watcher.
+ * Returns 0 with *job (the caller frees it with
+ * protobuf_c_message_free_unpacked(&(*job)->base, NULL)),
+ * DEADLINE_EXCEEDED when nothing newer came within timeout_ms (0: only
+ * what is already at hand), or the status of a failed GetJob
+ * (UNAVAILABLE ...: calling again is fine).  *job is NULL unless 0.
+ * A watch is used by one thread at a time; different watches are
+ * independent.
+ *
+ * vgen_watch_done is true for COMPLETED and FAILED (nothing newer will
+ * follow).  vgen_watch_close frees the watch; NULL is a no-op.
+ */
+typedef struct vgen_watch vgen_watch;
+
+#define VGEN_WATCH_QUIET_MS 2000
+
+int vgen_watch_open(vgen_client *c, const char *events_url,
+    const char *user_id, const char *job_id, vgen_watch **out);
+int vgen_watch_next(vgen_watch *w, int timeout_ms, Vgen__V1__VideoJob **job);
+/* vgen_watch_set_quiet: the quiet re-read interval in ms (<= 0: default). */
+void vgen_watch_set_quiet(vgen_watch *w, int quiet_ms);
+bool vgen_watch_done(const Vgen__V1__VideoJob *j);
+void vgen_watch_close(vgen_watch *w);
+
 #endif /* VGEN_H */
