@@ -44,6 +44,7 @@ struct ctl {
 	const struct ctl_flag *global_flags;	/* for help */
 	vgen_client *client;	/* opened by ctl_connect, closed by main */
 	const char *dialed;	/* the URL list client dialed */
+	bool sent_token;	/* calls carry a token: UNAUTHENTICATED means log in */
 	char *token_buf;	/* token read by ctl_connect; wiped and freed */
 };
 
@@ -133,7 +134,7 @@ int ctl_connect(struct ctl *ctl, bool auth);
  * ctl_rpc_fail reports a failed call on stderr, "vgenctl: NOT_FOUND:
  * message" then "  field: description" per violation, and returns the
  * exit status for st->code (3 for UNAVAILABLE and DEADLINE_EXCEEDED, 4 for
- * UNAUTHENTICATED, else 1).
+ * UNAUTHENTICATED, else 1).  A refused token gets a hint to log in again.
  */
 int ctl_rpc_fail(struct ctl *ctl, const struct vgen_status *st);
 

@@ -80,17 +80,6 @@ print_job(struct ctl *ctl, const Vgen__V1__VideoJob *j)
 	return rv;
 }
 
-/* fail reports a failed call; UNAUTHENTICATED gets a hint to log in. */
-static int
-fail(struct ctl *ctl, const struct vgen_status *st)
-{
-	int rv = ctl_rpc_fail(ctl, st);
-
-	if (rv == CTL_EXIT_AUTH)
-		ctl_err("log in again with 'vgenctl login'");
-	return rv;
-}
-
 /* call_job calls a method that answers a VideoJob. */
 static int
 call_job(struct ctl *ctl, const char *method, const ProtobufCMessage *req,
@@ -349,7 +338,7 @@ watch_job(struct ctl *ctl, Vgen__V1__VideoJob *j, bool shown)
 			if (watch_line_open)
 				putchar('\n');
 			watch_line_open = 0;
-			rv = fail(ctl, &st);
+			rv = ctl_rpc_fail(ctl, &st);
 			break;
 		}
 		if (next != NULL) {
@@ -417,7 +406,7 @@ jobs_create(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	if (key != NULL)
 		req.idempotency_key = key;
 	if (call_job(ctl, SVC "CreateJob", &req.base, &j, &st) != 0)
-		return fail(ctl, &st);
+		return ctl_rpc_fail(ctl, &st);
 	rv = print_job(ctl, j);
 	if (rv != 0 || !(wait || watch)) {
 		protobuf_c_message_free_unpacked(&j->base, NULL);
@@ -451,7 +440,7 @@ by_id(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv,
 	if (strcmp(method, SVC "CancelJob") == 0)
 		req = &creq.base;
 	if (call_job(ctl, method, req, &j, &st) != 0)
-		return fail(ctl, &st);
+		return ctl_rpc_fail(ctl, &st);
 	if (watch)
 		return watch_job(ctl, j, false);
 	rv = print_job(ctl, j);
@@ -554,7 +543,7 @@ jobs_active(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 		return rv;
 	if (vgen_call(ctl->client, SVC "ListActiveJobs", &req.base,
 	    &vgen__v1__list_jobs_response__descriptor, &m, &st) != 0)
-		return fail(ctl, &st);
+		return ctl_rpc_fail(ctl, &st);
 	page = (Vgen__V1__ListJobsResponse *)m;
 	rv = print_jobs(ctl, &page, 1);
 	protobuf_c_message_free_unpacked(m, NULL);

@@ -376,6 +376,7 @@ ctl_connect(struct ctl *ctl, bool auth)
 		ctl_err("cannot set the token: out of memory");
 		return CTL_EXIT_RPC;
 	}
+	ctl->sent_token = true;
 	return 0;
 }
 

@@ -69,6 +69,8 @@ ctl_rpc_fail(struct ctl *ctl, const struct vgen_status *st)
 			ctl_err("server: %s", ctl->dialed);
 		return CTL_EXIT_UNREACH;
 	case VGEN__V1__STATUS_CODE__UNAUTHENTICATED:
+		if (ctl->sent_token)
+			ctl_err("log in again with 'vgenctl login'");
 		return CTL_EXIT_AUTH;
 	default:
 		return CTL_EXIT_RPC;

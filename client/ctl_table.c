@@ -247,13 +247,8 @@ ctl_pages_fetch(struct ctl *ctl, const char *method, ProtobufCMessage *req,
 	for (;;) {
 		m = NULL;
 		if (vgen_call(ctl->client, method, req, resp_desc, &m,
-		    &st) != 0) {
-			int rv = ctl_rpc_fail(ctl, &st);
-
-			if (rv == CTL_EXIT_AUTH)
-				ctl_err("log in again with 'vgenctl login'");
-			return rv;
-		}
+		    &st) != 0)
+			return ctl_rpc_fail(ctl, &st);
 		grown = realloc(*pages, (*n + 1) * sizeof(**pages));
 		if (grown == NULL) {
 			protobuf_c_message_free_unpacked(m, NULL);

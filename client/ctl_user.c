@@ -211,10 +211,7 @@ call_user(struct ctl *ctl, const char *method, const ProtobufCMessage *req,
 		return rv;
 	if (vgen_call(ctl->client, method, req, &vgen__v1__user__descriptor,
 	    &resp, &st) != 0) {
-		rv = ctl_rpc_fail(ctl, &st);
-		if (auth && rv == CTL_EXIT_AUTH)
-			ctl_err("log in again with 'vgenctl login'");
-		return rv;
+		return ctl_rpc_fail(ctl, &st);
 	}
 	obj = ctl_user_json((const Vgen__V1__User *)resp);
 	rv = ctl_print(ctl, obj);

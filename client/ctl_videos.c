@@ -48,16 +48,6 @@ video_json(const Vgen__V1__Video *v)
 	return o;
 }
 
-static int
-fail(struct ctl *ctl, const struct vgen_status *st)
-{
-	int rv = ctl_rpc_fail(ctl, st);
-
-	if (rv == CTL_EXIT_AUTH)
-		ctl_err("log in again with 'vgenctl login'");
-	return rv;
-}
-
 static json_t *
 videos_row(const Vgen__V1__Video *v)
 {
@@ -181,7 +171,7 @@ videos_get(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv)
 	req.id = id;
 	if (vgen_call(ctl->client, SVC "GetVideo", &req.base,
 	    &vgen__v1__video__descriptor, &m, &st) != 0)
-		return fail(ctl, &st);
+		return ctl_rpc_fail(ctl, &st);
 	obj = video_json((const Vgen__V1__Video *)m);
 	rv = ctl_print(ctl, obj);
 	json_decref(obj);
@@ -210,7 +200,7 @@ videos_delete(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	req.id = id;
 	if (vgen_call(ctl->client, SVC "DeleteVideo", &req.base,
 	    &vgen__v1__delete_video_response__descriptor, &m, &st) != 0)
-		return fail(ctl, &st);
+		return ctl_rpc_fail(ctl, &st);
 	protobuf_c_message_free_unpacked(m, NULL);
 	/* DeleteVideoResponse is empty: say what was deleted. */
 	obj = json_pack("{s:o,s:b}", "id", ctl_json_str(id), "deleted", 1);
