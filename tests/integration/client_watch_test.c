@@ -17,7 +17,6 @@
 #include "fx.h"
 #include "vgen.h"
 
-#define M_CREATE "/vgen.v1.VideoJobService/CreateJob"
 
 #define PENDING VGEN__V1__JOB_STATUS__PENDING
 #define PROCESSING VGEN__V1__JOB_STATUS__PROCESSING
@@ -26,28 +25,19 @@
 static vgen_client *
 user_client(struct fx_stack *fx, const char *tag, struct fx_user *u)
 {
-	vgen_client *c = fx_client(&fx->srv, NULL);
-	char email[128];
+	vgen_client *c = fx_user_client(&fx->srv, tag, u);
 
 	assert_non_null(c);
-	fx_unique_email(email, sizeof(email), tag);
-	assert_int_equal(fx_register_login(c, email, "password1", u), 0);
-	assert_int_equal(vgen_client_set_token(c, u->token), 0);
 	return c;
 }
 
 static Vgen__V1__VideoJob *
 create(vgen_client *c, const char *prompt)
 {
-	Vgen__V1__CreateJobRequest req = VGEN__V1__CREATE_JOB_REQUEST__INIT;
-	ProtobufCMessage *resp = NULL;
+	Vgen__V1__VideoJob *j = NULL;
 
-	req.prompt = (char *)prompt;
-	req.orientation = VGEN__V1__ORIENTATION__LANDSCAPE;
-	assert_int_equal(vgen_call(c, M_CREATE, &req.base,
-	    &vgen__v1__video_job__descriptor, &resp, NULL), 0);
-	assert_non_null(resp);
-	return (Vgen__V1__VideoJob *)resp;
+	assert_int_equal(fx_job_create(c, prompt, VGEN__V1__ORIENTATION__LANDSCAPE, &j), 0);
+	return j;
 }
 
 static void

@@ -24,13 +24,9 @@
 static vgen_client *
 user_client(struct fx_stack *fx, const char *tag, struct fx_user *u)
 {
-	vgen_client *c = fx_client(&fx->srv, NULL);
-	char email[128];
+	vgen_client *c = fx_user_client(&fx->srv, tag, u);
 
 	assert_non_null(c);
-	fx_unique_email(email, sizeof(email), tag);
-	assert_int_equal(fx_register_login(c, email, "password1", u), 0);
-	assert_int_equal(vgen_client_set_token(c, u->token), 0);
 	return c;
 }
 
