@@ -2,6 +2,8 @@
  * client/client.c: libvgen-client.  One req0 socket per client, one nng
  * context per call, the RpcRequest envelope around every message.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +112,102 @@ vgen_client_open(const char *urls, vgen_client **out)
  */
 #define CLOSE_WAIT_MS 500
 
+/*
+ * nng 1.5.2's nng_close can wait forever on its reaper thread after
+ * connections came and went (nng issues 1543, 1813; seen here about once
+ * in a few hundred closes right after a server dropped a connection, on
+ * a loaded machine).  A caller must not hang for it: the close runs on a
+ * thread of its own, and after CLOSE_DEADLINE_MS we return without it,
+ * leaving the socket and the client (which its pipe callbacks use)
+ * behind.  Whoever of the two finishes last frees the closer.  Once the
+ * reaper is stuck, every later close in the process waits for it too:
+ * those get CLOSE_STUCK_MS.
+ */
+#define CLOSE_DEADLINE_MS 2000
+#define CLOSE_STUCK_MS 100
+
+static atomic_bool reaper_stuck;
+
+struct closer {
+	nng_socket sock;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool closed;
+	int refs;		/* the caller and the thread */
+};
+
+static void
+closer_unref(struct closer *k)
+{
+	bool last;
+
+	pthread_mutex_lock(&k->mu);
+	last = --k->refs == 0;
+	pthread_mutex_unlock(&k->mu);
+	if (last) {
+		pthread_mutex_destroy(&k->mu);
+		pthread_cond_destroy(&k->cv);
+		free(k);
+	}
+}
+
+static void *
+closer_main(void *arg)
+{
+	struct closer *k = arg;
+
+	nng_close(k->sock);
+	pthread_mutex_lock(&k->mu);
+	k->closed = true;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+	closer_unref(k);
+	return NULL;
+}
+
+/* True when the socket closed (within the deadline). */
+static bool
+close_socket(nng_socket sock)
+{
+	struct closer *k = calloc(1, sizeof(*k));
+	struct timespec until;
+	pthread_t tid;
+	bool closed;
+	long ms;
+
+	if (k == NULL) {
+		nng_close(sock);
+		return true;
+	}
+	k->sock = sock;
+	k->refs = 2;
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
+	if (pthread_create(&tid, NULL, closer_main, k) != 0) {
+		k->refs = 1;
+		closer_unref(k);
+		nng_close(sock);
+		return true;
+	}
+	pthread_detach(tid);
+	clock_gettime(CLOCK_REALTIME, &until);
+	ms = atomic_load(&reaper_stuck) ? CLOSE_STUCK_MS : CLOSE_DEADLINE_MS;
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&k->mu);
+	while (!k->closed &&
+	    pthread_cond_timedwait(&k->cv, &k->mu, &until) != ETIMEDOUT)
+		;
+	closed = k->closed;
+	pthread_mutex_unlock(&k->mu);
+	closer_unref(k);
+	return closed;
+}
+
 void
 vgen_client_close(vgen_client *c)
 {
@@ -117,7 +215,13 @@ vgen_client_close(vgen_client *c)
 		return;
 	if (atomic_load(&c->npipes) == 0)
 		(void)wait_connected(c, CLOSE_WAIT_MS);
-	nng_close(c->sock);
+	if (!close_socket(c->sock)) {
+		if (!atomic_exchange(&reaper_stuck, true))
+			fprintf(stderr, "libvgen-client: nng_close did not "
+			    "return within %d ms (an nng 1.5 bug); leaving "
+			    "the socket behind\n", CLOSE_DEADLINE_MS);
+		return;
+	}
 	free(c->authorization);
 	free(c);
 }
@@ -179,16 +283,19 @@ wait_connected(vgen_client *c, int64_t ms)
 
 /*
  * One round trip of raw bytes.  Returns 0 and *reply (caller frees with
- * nng_msg_free), or UNAVAILABLE / DEADLINE_EXCEEDED.
+ * nng_msg_free), or UNAVAILABLE (no server, or the connection dropped
+ * before the reply: the call may or may not have run) or
+ * DEADLINE_EXCEEDED, with *why saying which.
  */
 static int
-round_trip(vgen_client *c, nng_msg *req, nng_msg **reply)
+round_trip(vgen_client *c, nng_msg *req, nng_msg **reply, const char **why)
 {
-	int64_t start = vg_now_ms();
+	int64_t start = vg_now_ms(), left;
 	nng_aio *aio = NULL;
 	nng_ctx ctx;
 	int rv, code;
 
+	*why = "no server reachable";
 	if (!wait_connected(c, c->timeout_ms < CONNECT_WAIT_MS ?
 	    c->timeout_ms : CONNECT_WAIT_MS)) {
 		nng_msg_free(req);
@@ -211,17 +318,24 @@ round_trip(vgen_client *c, nng_msg *req, nng_msg **reply)
 		nng_msg_free(req);
 		code = rv == NNG_ETIMEDOUT ? VG_DEADLINE_EXCEEDED :
 		    VG_UNAVAILABLE;
+		if (code == VG_DEADLINE_EXCEEDED)
+			*why = "no reply before the deadline";
 		goto out;
 	}
-	nng_aio_set_timeout(aio, (nng_duration)(c->timeout_ms -
-	    (vg_now_ms() - start) > 0 ? c->timeout_ms -
-	    (vg_now_ms() - start) : 1));
+	left = c->timeout_ms - (vg_now_ms() - start);
+	nng_aio_set_timeout(aio, (nng_duration)(left > 0 ? left : 1));
 	nng_ctx_recv(ctx, aio);
 	nng_aio_wait(aio);
 	if ((rv = nng_aio_result(aio)) != 0) {
 		/* No connection left: the server went away, not slow. */
 		code = rv == NNG_ETIMEDOUT && atomic_load(&c->npipes) > 0 ?
 		    VG_DEADLINE_EXCEEDED : VG_UNAVAILABLE;
+		/* With resend-time infinite, req0 fails the call then. */
+		if (rv == NNG_ECONNRESET)
+			*why = "connection lost before the reply (the call "
+			    "may or may not have run)";
+		else if (code == VG_DEADLINE_EXCEEDED)
+			*why = "no reply before the deadline";
 		goto out;
 	}
 	*reply = nng_aio_get_msg(aio);
@@ -237,12 +351,13 @@ vgen_call_raw(vgen_client *c, const void *frame, size_t len, void **reply,
     size_t *rlen)
 {
 	nng_msg *req, *rep = NULL;
+	const char *why;
 	int code;
 
 	if (nng_msg_alloc(&req, len) != 0)
 		return VG_UNAVAILABLE;
 	memcpy(nng_msg_body(req), frame, len);
-	if ((code = round_trip(c, req, &rep)) != 0)
+	if ((code = round_trip(c, req, &rep, &why)) != 0)
 		return code;
 	*rlen = nng_msg_len(rep);
 	*reply = malloc(*rlen ? *rlen : 1);
@@ -264,6 +379,7 @@ vgen_call(vgen_client *c, const char *method, const ProtobufCMessage *in,
 	Vgen__V1__RpcResponse *r = NULL;
 	nng_msg *req = NULL, *rep = NULL;
 	uint8_t *payload = NULL;
+	const char *why;
 	char rid[32];
 	int code;
 
@@ -288,9 +404,8 @@ vgen_call(vgen_client *c, const char *method, const ProtobufCMessage *in,
 	}
 	free(payload);
 
-	if ((code = round_trip(c, req, &rep)) != 0) {
-		status_set(st, code, code == VG_UNAVAILABLE ?
-		    "no server reachable" : "no reply before the deadline");
+	if ((code = round_trip(c, req, &rep, &why)) != 0) {
+		status_set(st, code, why);
 		return code;
 	}
 	r = vg_env_response_decode(nng_msg_body(rep), nng_msg_len(rep));

@@ -7,12 +7,15 @@
  * each call uses its own nng context.
  *
  * Retries.  nng's req0 resends a request after req:resend-time and after
- * a reconnect, so a server could run one call twice.  The client sets
- * resend-time to infinite, so a slow call is never repeated; a request is
- * sent again only when its connection broke before the reply came, and
- * every mutating method is safe to repeat (CreateJob carries an
- * idempotency key, Register answers ALREADY_EXISTS, UpdateProfile,
- * CancelJob and DeleteVideo are naturally idempotent).
+ * a reconnect, so a server could run one call twice.  The client never
+ * lets it: it sets resend-time to infinite, with which req0 neither
+ * repeats a slow call nor resends after a reconnect: a call whose
+ * connection drops before the reply fails at once with UNAVAILABLE
+ * ("connection lost before the reply").  As with gRPC, such a call may
+ * or may not have run; calling again is the caller's choice, and every
+ * mutating method is safe to repeat (CreateJob with an idempotency key,
+ * Register answers ALREADY_EXISTS, UpdateProfile, CancelJob and
+ * DeleteVideo are naturally idempotent).
  *
  * Typed calls go through protoc-c's generated stubs:
  *
