@@ -293,7 +293,12 @@ test_sigterm_finishes_calls_in_flight(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, inflight_main,
 		    &f[i]), 0);
 	}
-	fx_sleep_ms(150);
+	/*
+	 * Three bcrypts in a row on one thread take about 750 ms here: by
+	 * 400 ms all three requests are in (even on a busy machine, where
+	 * 150 ms was sometimes not enough to send them) and two still wait.
+	 */
+	fx_sleep_ms(400);
 	assert_int_equal(fx_server_signal(&slow, SIGTERM), 0);
 	for (int i = 0; i < 3; i++) {
 		pthread_join(th[i], NULL);
