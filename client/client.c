@@ -2,8 +2,6 @@
  * client/client.c: libvgen-client.  One req0 socket per client, one nng
  * context per call, the RpcRequest envelope around every message.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +13,7 @@
 #include <sodium.h>
 
 #include "vg.h"
+#include "vg_nng.h"
 #include "vgen.h"
 
 /*
@@ -112,101 +111,8 @@ vgen_client_open(const char *urls, vgen_client **out)
  */
 #define CLOSE_WAIT_MS 500
 
-/*
- * nng 1.5.2's nng_close can wait forever on its reaper thread after
- * connections came and went (nng issues 1543, 1813; seen here about once
- * in a few hundred closes right after a server dropped a connection, on
- * a loaded machine).  A caller must not hang for it: the close runs on a
- * thread of its own, and after CLOSE_DEADLINE_MS we return without it,
- * leaving the socket and the client (which its pipe callbacks use)
- * behind.  Whoever of the two finishes last frees the closer.  Once the
- * reaper is stuck, every later close in the process waits for it too:
- * those get CLOSE_STUCK_MS.
- */
+/* How long a close waits for nng (see vg_nng.h). */
 #define CLOSE_DEADLINE_MS 2000
-#define CLOSE_STUCK_MS 100
-
-static atomic_bool reaper_stuck;
-
-struct closer {
-	nng_socket sock;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool closed;
-	int refs;		/* the caller and the thread */
-};
-
-static void
-closer_unref(struct closer *k)
-{
-	bool last;
-
-	pthread_mutex_lock(&k->mu);
-	last = --k->refs == 0;
-	pthread_mutex_unlock(&k->mu);
-	if (last) {
-		pthread_mutex_destroy(&k->mu);
-		pthread_cond_destroy(&k->cv);
-		free(k);
-	}
-}
-
-static void *
-closer_main(void *arg)
-{
-	struct closer *k = arg;
-
-	nng_close(k->sock);
-	pthread_mutex_lock(&k->mu);
-	k->closed = true;
-	pthread_cond_signal(&k->cv);
-	pthread_mutex_unlock(&k->mu);
-	closer_unref(k);
-	return NULL;
-}
-
-/* True when the socket closed (within the deadline). */
-static bool
-close_socket(nng_socket sock)
-{
-	struct closer *k = calloc(1, sizeof(*k));
-	struct timespec until;
-	pthread_t tid;
-	bool closed;
-	long ms;
-
-	if (k == NULL) {
-		nng_close(sock);
-		return true;
-	}
-	k->sock = sock;
-	k->refs = 2;
-	pthread_mutex_init(&k->mu, NULL);
-	pthread_cond_init(&k->cv, NULL);
-	if (pthread_create(&tid, NULL, closer_main, k) != 0) {
-		k->refs = 1;
-		closer_unref(k);
-		nng_close(sock);
-		return true;
-	}
-	pthread_detach(tid);
-	clock_gettime(CLOCK_REALTIME, &until);
-	ms = atomic_load(&reaper_stuck) ? CLOSE_STUCK_MS : CLOSE_DEADLINE_MS;
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&k->mu);
-	while (!k->closed &&
-	    pthread_cond_timedwait(&k->cv, &k->mu, &until) != ETIMEDOUT)
-		;
-	closed = k->closed;
-	pthread_mutex_unlock(&k->mu);
-	closer_unref(k);
-	return closed;
-}
 
 void
 vgen_client_close(vgen_client *c)
@@ -215,11 +121,14 @@ vgen_client_close(vgen_client *c)
 		return;
 	if (atomic_load(&c->npipes) == 0)
 		(void)wait_connected(c, CLOSE_WAIT_MS);
-	if (!close_socket(c->sock)) {
-		if (!atomic_exchange(&reaper_stuck, true))
+	if (!vg_nng_close(c->sock, CLOSE_DEADLINE_MS)) {
+		static atomic_bool warned;
+
+		/* c stays: the socket's pipe callbacks use it. */
+		if (!atomic_exchange(&warned, true))
 			fprintf(stderr, "libvgen-client: nng_close did not "
-			    "return within %d ms (an nng 1.5 bug); leaving "
-			    "the socket behind\n", CLOSE_DEADLINE_MS);
+			    "return (an nng 1.5 bug); leaving sockets "
+			    "behind\n");
 		return;
 	}
 	free(c->authorization);

@@ -22,6 +22,7 @@
 #include "vgen/v1/events.pb-c.h"
 
 #include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
 
 #define HUB_CHANNEL "vgen_job_events"
 #define HUB_PAYLOAD_MAX 8192	/* PostgreSQL caps a payload at 8000 bytes */
@@ -268,11 +269,9 @@ srv_hub_start(struct srv *s, struct srv_hub **out)
 		h->pub_open = true;
 		/* nng's default is unlimited; pub0 receives nothing. */
 		nng_socket_set_size(h->pub, NNG_OPT_RECVMAXSZ, HUB_RECVMAX);
-		if ((rv = nng_listen(h->pub, url, NULL, 0)) != 0) {
-			vg_error("cannot listen url=%s error=\"%s\"", url,
-			    nng_strerror(rv));
+		if (srv_lguard_listen(s->lguard, h->pub, url, 0,
+		    nng_sub0_open) < 0)
 			return VG_EINVAL;
-		}
 		vg_info("events listening url=%s", url);
 	}
 	if (pthread_create(&h->thread, NULL, hub_main, h) != 0)

@@ -19,6 +19,7 @@
 #include "srv_int.h"
 
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 struct srv_ctx {
 	struct srv_work work;	/* queued to a pool: ctx_run */
@@ -289,22 +290,12 @@ endpoint_listen(struct srv_endpoint *ep, const char *urls)
 		return VG_ENOMEM;
 	for (char *url = strtok_r(list, ",", &save); url != NULL;
 	    url = strtok_r(NULL, ",", &save)) {
-		nng_listener l;
-
 		while (*url == ' ')
 			url++;
-		rv = nng_listener_create(&l, ep->sock, url);
-		if (rv == 0 && strncmp(url, "ipc://", 6) == 0)
-			rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
-			    0600);
-		if (rv == 0)
-			rv = nng_listener_start(l, 0);
-		if (rv != 0) {
-			vg_error("cannot listen url=%s error=\"%s\"", url,
-			    nng_strerror(rv));
-			rv = VG_EINVAL;
+		if ((rv = srv_lguard_listen(ep->srv->lguard, ep->sock, url,
+		    strncmp(url, "ipc://", 6) == 0 ? 0600 : 0,
+		    nng_req0_open)) < 0)
 			break;
-		}
 		vg_info("listening url=%s", url);
 	}
 	free(list);
@@ -371,16 +362,24 @@ endpoint_drain(struct srv_endpoint *ep, int64_t until_ms)
 
 /* ---- health probe --------------------------------------------------------- */
 
+/* The listener guard probes every LGUARD_EVERY health rounds (seconds). */
+#define LGUARD_EVERY 5
+
 static void *
 health_main(void *arg)
 {
 	struct srv *s = arg;
 	store_conn *db = NULL;
+	unsigned round = 0;
 
 	if (store_open(s->cfg.database_url, &db) < 0)
-		return NULL;
+		db = NULL;	/* store_ping reconnects */
 	while (!atomic_load(&s->stopping)) {
-		atomic_store(&s->db_ok, store_ping(db) == 0);
+		atomic_store(&s->db_ok, db != NULL && store_ping(db) == 0);
+		if (db == NULL && store_open(s->cfg.database_url, &db) < 0)
+			db = NULL;
+		if (++round % LGUARD_EVERY == 0)
+			(void)srv_lguard_check(s->lguard, &s->stopping);
 		for (int i = 0; i < 10 && !atomic_load(&s->stopping); i++)
 			usleep(100 * 1000);
 	}
@@ -394,7 +393,8 @@ srv_start(struct srv *s)
 	int rv;
 
 	atomic_store(&s->db_ok, true);
-	if ((rv = srv_waits_new(s, &s->waits)) < 0)
+	if ((rv = srv_lguard_new(&s->lguard)) < 0 ||
+	    (rv = srv_waits_new(s, &s->waits)) < 0)
 		return rv;
 	if ((rv = pool_new(s, SRV_LANE_DB, (size_t)s->cfg.threads,
 	    &s->pools[SRV_LANE_DB])) < 0 ||
@@ -423,6 +423,11 @@ srv_stop(struct srv *s, int grace_ms)
 	atomic_store(&s->stopping, true);
 	endpoint_drain(s->rpc, until);
 	endpoint_drain(s->admin, until);
+	/* No listener restarts from here on. */
+	if (s->health_thread) {
+		pthread_join(s->health_thread, NULL);
+		s->health_thread = 0;
+	}
 	/* Parked calls get the current state while the pools still run;
 	 * then the hub (their timer) can stop. */
 	if (s->waits != NULL && s->pools[SRV_LANE_DB] != NULL)
@@ -440,4 +445,6 @@ srv_stop(struct srv *s, int grace_ms)
 		pthread_join(s->health_thread, NULL);
 	srv_waits_free(s->waits);
 	s->waits = NULL;
+	srv_lguard_free(s->lguard);
+	s->lguard = NULL;
 }

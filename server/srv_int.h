@@ -292,6 +292,21 @@ size_t srv_wait_parked(struct srv_waits *w);
 
 /* ---- hub.c: LISTEN vgen_job_events → pub socket, and the wait timers -- */
 
+/*
+ * lguard.c: every listener is made by srv_lguard_listen (IPC ones with
+ * file mode `perms` when not 0; peer_open opens a socket of a protocol
+ * that may connect, e.g. nng_req0_open for a rep0 socket).
+ * srv_lguard_check probes the IPC listeners and restarts those nng 1.5
+ * broke (issue 1518); it returns how many it restarted.  The guard must
+ * outlive the sockets it listens on.
+ */
+struct srv_lguard;
+int srv_lguard_new(struct srv_lguard **out) VG_MUSTCHECK;
+void srv_lguard_free(struct srv_lguard *g);
+int srv_lguard_listen(struct srv_lguard *g, nng_socket sock, const char *url,
+    int perms, int (*peer_open)(nng_socket *)) VG_MUSTCHECK;
+int srv_lguard_check(struct srv_lguard *g, const atomic_bool *stopping);
+
 struct srv_hub;
 
 /*
@@ -334,6 +349,7 @@ struct srv {
 	struct srv_pool *pools[SRV_NLANES];
 	struct srv_waits *waits;	/* parked WaitJob calls */
 	struct srv_hub *hub;		/* event hub thread */
+	struct srv_lguard *lguard;	/* every listener; heals IPC ones */
 	pthread_t health_thread;
 	atomic_bool db_ok;		/* last health probe reached the database */
 	atomic_bool stopping;
