@@ -128,6 +128,10 @@ bool vg_http_url_valid(const char *s);	  /* http(s)://host[...], no spaces */
 
 /* Time. */
 int64_t vg_now_ms(void);	/* CLOCK_MONOTONIC in ms */
+
+/* Raises the open-file soft limit to the hard one; the limit now (-1:
+ * unknown or unlimited). */
+long vg_raise_nofile(void);
 int64_t vg_wall_us(void);	/* CLOCK_REALTIME in µs */
 
 /*

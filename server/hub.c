@@ -269,6 +269,16 @@ srv_hub_start(struct srv *s, struct srv_hub **out)
 		h->pub_open = true;
 		/* nng's default is unlimited; pub0 receives nothing. */
 		nng_socket_set_size(h->pub, NNG_OPT_RECVMAXSZ, HUB_RECVMAX);
+		/*
+		 * pub0 queues 16 frames per subscriber by default and drops
+		 * the oldest beyond: one worker commit NOTIFYs a whole tick's
+		 * progress (hundreds of jobs) at once, and a default queue
+		 * lost most of such a burst.  8 bytes per slot per
+		 * subscriber.
+		 */
+		if (s->cfg.events_sendbuf > 0)
+			nng_socket_set_int(h->pub, NNG_OPT_SENDBUF,
+			    (int)s->cfg.events_sendbuf);
 		if (srv_lguard_listen(s->lguard, h->pub, url, 0,
 		    nng_sub0_open) < 0)
 			return VG_EINVAL;

@@ -31,6 +31,9 @@ static const struct vg_opt opts[] = {
 	{ "events-listen", "VGEN_EVENTS_LISTEN", VG_OPT_STR,
 	    "tcp://127.0.0.1:7401", "progress events pub socket",
 	    &cfg.events_listen, 0, 0 },
+	{ "events-sendbuf", "VGEN_EVENTS_SENDBUF", VG_OPT_INT, "1024",
+	    "events queued per subscriber before the oldest are dropped "
+	    "(at least a worker's batch)", &cfg.events_sendbuf, 1, 8192 },
 	{ "admin-listen", "VGEN_ADMIN_LISTEN", VG_OPT_STR, NULL,
 	    "admin endpoint (default ipc://<run-dir>/admin.sock, mode 0600)",
 	    &cfg.admin_listen, 0, 0 },
@@ -194,6 +197,7 @@ main(int argc, char **argv)
 	rv = vg_config_load(opts, USAGE, argc, argv, &rest, &nrest);
 	if (rv != 0)
 		return rv > 0 ? 0 : 2;
+	(void)vg_raise_nofile();
 	if (nrest > 1 || (nrest == 1 && strcmp(rest[0], "serve") != 0 &&
 	    strcmp(rest[0], "migrate") != 0)) {
 		fprintf(stderr, "vgen-server: unknown command \"%s\" "

@@ -324,6 +324,7 @@ struct srv_config {
 	const char *rpc_listen;		/* comma-separated */
 	const char *admin_listen;
 	const char *events_listen;
+	long events_sendbuf;		/* frames queued per subscriber */
 	const char *run_dir;
 	const char *jwt_secret;
 	const char *jwt_secret_file;
