@@ -62,16 +62,24 @@ job_find(struct wrk *w, const char *id)
 
 /* ---- LISTEN ------------------------------------------------------------ */
 
+/*
+ * With poll_only (VGEN_WORKER_LISTEN=0) new jobs wait for the slow poll,
+ * so that the fallback's pickup time can be measured (vgen-bench worker
+ * pickup).  Cancellations come by LISTEN either way.
+ */
 static void
 listen_connect(struct wrk *w, int64_t now)
 {
+	bool jobs = !w->cfg->poll_only;
+
 	if (w->listening || now < w->listen_retry_at)
 		return;
-	if (store_listen(w->ldb, "vgen_jobs") == 0 &&
+	if ((!jobs || store_listen(w->ldb, "vgen_jobs") == 0) &&
 	    store_listen(w->ldb, "vgen_job_cancel") == 0) {
 		w->listening = true;
 		w->claim_wanted = true;	/* a notify may have been missed */
-		vg_debug("listening channels=vgen_jobs,vgen_job_cancel");
+		vg_debug("listening channels=%svgen_job_cancel",
+		    jobs ? "vgen_jobs," : "");
 		return;
 	}
 	w->listen_retry_at = now + 1000;
@@ -375,8 +383,9 @@ wrk_run(const struct wrk_config *cfg)
 		reap_ms = 500;
 	w.claim_wanted = true;
 	vg_info("worker started id=%s provider=%s concurrency=%ld lease_s=%ld "
-	    "media=%s", cfg->worker_id, cfg->provider, cfg->concurrency,
-	    cfg->lease_s, cfg->media_dir);
+	    "poll_ms=%ld listen=%d media=%s", cfg->worker_id, cfg->provider,
+	    cfg->concurrency, cfg->lease_s, cfg->poll_ms, !cfg->poll_only,
+	    cfg->media_dir);
 
 	for (;;) {
 		now = vg_now_ms();

@@ -3,6 +3,7 @@
  * and its start.  The work itself is in loop.c.
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static struct {
 	const char *run_dir;
 	long concurrency, lease_s, poll_ms, deadline_s, idle_s, sim_s, sim_ms;
 	long grace_s, video_poll_ms, backoff_ms, media_max;
+	bool listen;
 } o;
 
 static const struct vg_opt opts[] = {
@@ -41,6 +43,9 @@ static const struct vg_opt opts[] = {
 	{ "poll-ms", "VGEN_POLL_MS", VG_OPT_INT, "5000",
 	    "slow claim poll when no notification comes", &o.poll_ms, 10,
 	    3600000 },
+	{ "worker-listen", "VGEN_WORKER_LISTEN", VG_OPT_BOOL, "1",
+	    "wake on LISTEN vgen_jobs (0: claim on the poll alone)",
+	    &o.listen, 0, 0 },
 	{ "job-deadline-s", "VGEN_JOB_DEADLINE_S", VG_OPT_INT, "1800",
 	    "overall deadline of one attempt", &o.deadline_s, 1, 86400 },
 	{ "idle-timeout-s", "VGEN_IDLE_TIMEOUT_S", VG_OPT_INT, "180",
@@ -83,6 +88,7 @@ main(int argc, char **argv)
 	struct wrk_config cfg = { 0 };
 	char host[128], id[200], media[512];
 	char **rest;
+	long nofile;
 	int rv, nrest;
 
 	vg_log_init("worker");
@@ -141,8 +147,14 @@ main(int argc, char **argv)
 	cfg.model_landscape = o.model_landscape;
 	cfg.media_dir = o.media_dir;
 	cfg.concurrency = o.concurrency;
+	nofile = vg_raise_nofile();
+	if (nofile > 0 && nofile < o.concurrency + 64)
+		vg_warn("open-file limit %ld is low for %ld concurrent "
+		    "streams: raise the hard limit (ulimit -Hn)", nofile,
+		    o.concurrency);
 	cfg.lease_s = o.lease_s;
 	cfg.poll_ms = o.poll_ms;
+	cfg.poll_only = !o.listen;
 	cfg.job_deadline_s = o.deadline_s;
 	cfg.idle_timeout_s = o.idle_s;
 	cfg.sim_ms = o.sim_ms > 0 ? o.sim_ms : o.sim_s * 1000;

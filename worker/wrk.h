@@ -37,6 +37,7 @@ struct wrk_config {
 	long concurrency;		/* jobs in flight */
 	long lease_s;			/* lease length; extended every lease/3 */
 	long poll_ms;			/* slow claim poll (LISTEN fallback) */
+	bool poll_only;			/* no LISTEN vgen_jobs: poll alone */
 	long job_deadline_s;		/* overall per-job deadline */
 	long idle_timeout_s;		/* a stream silent this long is dropped */
 	long sim_ms;			/* simulated generation time */

@@ -53,6 +53,7 @@
 
 #include "vg.h"
 #include "vgen.h"
+#include "bench.h"
 
 #define BENCH_WARMUP_MS 1000
 #define BENCH_ECHO_CTXS 64
@@ -137,7 +138,9 @@ struct worker {
 	nng_socket sock;
 	bool sock_open;
 	nng_aio *aio;		/* carries every send and receive */
+	const struct frame *frame;	/* what it sends */
 	PGconn *pg;
+	const struct pg_query *pgq;	/* what it runs */
 	uint32_t *lat;		/* µs, one per OK call in the window */
 	size_t nlat, cap;
 	uint64_t ok, dropped;	/* dropped: OK calls beyond cap */
@@ -153,8 +156,6 @@ struct pool {
 	struct worker *w;
 	int n;
 	int (*call)(struct worker *w);
-	const struct frame *frame;
-	const struct pg_query *pgq;
 	bool background;
 	int64_t t_start, t_meas, t_end;	/* CLOCK_MONOTONIC ns */
 	int64_t t_stop;
@@ -196,13 +197,6 @@ struct opts {
 	bool no_baseline, baseline_process, json;
 };
 
-struct bench_user {
-	char email[64];
-	char password[24];
-	char id[VG_UUID_STRLEN + 1];	/* LoginResponse.user.id */
-	char *bearer;		/* "Bearer <token>", malloc'd */
-};
-
 static const char usage[] =
     "usage: vgen-bench rpc --method Health|GetMe|Login|CreateJob [-c N] [-d SECONDS]\n"
     "                  [--server URL] [--no-baseline] [--baseline-process]\n"
@@ -212,6 +206,9 @@ static const char usage[] =
     "       vgen-bench pg [--database-url CONN] [-c N] [-d SECONDS]\n"
     "                  [--query pk] [--json]\n"
     "       vgen-bench echo [--listen URL] [-d SECONDS]\n"
+    "       vgen-bench worker streams|pickup [options]   (see worker --help:\n"
+    "                  concurrent streams and CPU; CreateJob to processing)\n"
+    "       vgen-bench events --help    (the hub: latency, fan-out, WaitJob)\n"
     "\n"
     "rpc   closed-loop load on one method: N threads, one req0 socket each,\n"
     "      1 s warm-up then -d seconds measured.  First the same frames\n"
@@ -229,8 +226,10 @@ static const char usage[] =
     "      thread); with E the echo, prints L = 1/(1/E + 1/P) and\n"
     "      server/L.  The videos are deleted at the end.\n"
     "      CreateJob: each call creates a job (run the server with a large\n"
-    "      VGEN_MAX_ACTIVE_JOBS and no worker); with --database-url the same\n"
-    "      row is also inserted straight through libpq (P) for server/P.\n"
+    "      VGEN_MAX_ACTIVE_JOBS and no worker); each thread is its own user\n"
+    "      (one user's calls queue on its row lock).  With --database-url\n"
+    "      the same row is also inserted straight through libpq (P, the\n"
+    "      same user per thread) for server/P; the jobs are deleted after.\n"
     "pg    a prepared primary-key SELECT on users through libpq, one\n"
     "      connection per thread (the SQL baseline).\n"
     "echo  serve the echo baseline alone on --listen for -d seconds; the\n"
@@ -245,7 +244,7 @@ static const char usage[] =
     "  --listen URL           echo address (tcp://127.0.0.1:7499)\n"
     "  --json                 one JSON object on stdout instead of a table\n";
 
-static int64_t
+int64_t
 now_ns(void)
 {
 	struct timespec ts;
@@ -254,7 +253,7 @@ now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void
+void
 sleep_ms(int64_t ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
@@ -299,7 +298,7 @@ kind_from_nng(int rv)
 static int
 roundtrip(struct worker *w, nng_msg **out)
 {
-	const struct frame *f = w->pool->frame;
+	const struct frame *f = w->frame;
 	nng_msg *m;
 	int rv;
 
@@ -348,7 +347,7 @@ call_rpc(struct worker *w)
 static int
 call_echo(struct worker *w)
 {
-	const struct frame *f = w->pool->frame;
+	const struct frame *f = w->frame;
 	nng_msg *m;
 	int k;
 
@@ -364,7 +363,7 @@ call_echo(struct worker *w)
 static int
 call_pg(struct worker *w)
 {
-	const struct pg_query *q = w->pool->pgq;
+	const struct pg_query *q = w->pgq;
 	PGresult *res;
 	int k = K_OK;
 
@@ -477,7 +476,7 @@ worker_open_nng(struct worker *w, const char *urls, long timeout_ms)
 }
 
 /* pg_fail prints libpq's complaint on one line (it spans several). */
-static void
+void
 pg_fail(const char *what, PGconn *db)
 {
 	const char *msg = db != NULL ? PQerrorMessage(db) : "out of memory";
@@ -534,12 +533,16 @@ pool_fini(struct pool *p)
 /*
  * pool_open prepares n workers: sockets dialed to `urls` (or database
  * connections when conninfo is set) and sample arrays for a run of `secs`
- * seconds.  Returns 0, or -1 after printing why; pool_fini either way.
+ * seconds.  f and q each point to nvar variants (or are NULL): worker i
+ * sends f[i % nvar] and runs q[i % nvar], so that CreateJob's threads can
+ * each be their own user.  Returns 0, or -1 after printing why; pool_fini
+ * either way.
  */
 static int
 pool_open(struct pool *p, int n, int (*call)(struct worker *),
     const struct frame *f, const char *urls, const char *conninfo,
-    const struct pg_query *q, bool background, long secs, long timeout_ms)
+    const struct pg_query *q, int nvar, bool background, long secs,
+    long timeout_ms)
 {
 	size_t cap = 0;
 
@@ -547,8 +550,6 @@ pool_open(struct pool *p, int n, int (*call)(struct worker *),
 	atomic_init(&p->stop, false);
 	p->n = n;
 	p->call = call;
-	p->frame = f;
-	p->pgq = q;
 	p->background = background;
 	if ((p->w = calloc((size_t)n, sizeof(*p->w))) == NULL) {
 		fprintf(stderr, "vgen-bench: out of memory\n");
@@ -564,6 +565,8 @@ pool_open(struct pool *p, int n, int (*call)(struct worker *),
 		struct worker *w = &p->w[i];
 
 		w->pool = p;
+		w->frame = f != NULL ? &f[i % nvar] : NULL;
+		w->pgq = q != NULL ? &q[i % nvar] : NULL;
 		if (cap > 0) {
 			if ((w->lat = malloc(cap * sizeof(*w->lat))) == NULL) {
 				fprintf(stderr, "vgen-bench: out of memory\n");
@@ -576,7 +579,7 @@ pool_open(struct pool *p, int n, int (*call)(struct worker *),
 		 * at a timeout would still be served, and be sent again on
 		 * top.  pool_join cancels what is left.
 		 */
-		if (conninfo != NULL ? worker_open_pg(w, conninfo, q) :
+		if (conninfo != NULL ? worker_open_pg(w, conninfo, w->pgq) :
 		    worker_open_nng(w, urls, background ?
 		    NNG_DURATION_INFINITE : timeout_ms))
 			return -1;
@@ -629,7 +632,7 @@ pool_join(struct pool *p)
 	p->t_stop = now_ns();
 }
 
-static int
+int
 cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -638,7 +641,7 @@ cmp_u32(const void *a, const void *b)
 }
 
 /* Nearest rank: the smallest sample with at least q of them at or below. */
-static uint32_t
+uint32_t
 rank(const uint32_t *v, size_t n, double q)
 {
 	size_t i;
@@ -701,19 +704,20 @@ pool_result(struct pool *p, const char *name, struct result *r)
 /*
  * run_load measures one foreground load from start to finish: n threads
  * on `urls` (or the database, running q), warm-up, `secs` seconds,
- * results in *r.
+ * results in *r.  f and q hold nvar variants, as for pool_open.
  */
 static int
 run_load(const char *name, int n, int (*call)(struct worker *),
     const struct frame *f, const char *urls, const char *conninfo,
-    const struct pg_query *q, long secs, long timeout_ms, struct result *r)
+    const struct pg_query *q, int nvar, long secs, long timeout_ms,
+    struct result *r)
 {
 	struct pool p;
 	int rv = -1;
 
 	fprintf(stderr, "vgen-bench: %s: %d clients, 1 s warm-up + %ld s\n",
 	    name, n, secs);
-	if (pool_open(&p, n, call, f, urls, conninfo, q, false, secs,
+	if (pool_open(&p, n, call, f, urls, conninfo, q, nvar, false, secs,
 	    timeout_ms) < 0)
 		goto out;
 	if (pool_start(&p, secs) < 0) {
@@ -905,7 +909,7 @@ frame_pack(struct frame *f, const char *method, const ProtobufCMessage *body,
 	return f->buf != NULL ? 0 : -1;
 }
 
-static void
+void
 random_chars(char *out, size_t n)
 {
 	static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -942,7 +946,7 @@ server_check(const char *urls)
 	int k, rv = -1;
 
 	w.pool = &p;
-	p.frame = &f;
+	w.frame = &f;
 	if (frame_pack(&f, M_HEALTH, &rq.base, NULL) < 0) {
 		fprintf(stderr, "vgen-bench: out of memory\n");
 		goto out;
@@ -993,7 +997,7 @@ out:
  * user_setup registers a fresh bench user (a new random e-mail when one is
  * taken) and logs in, leaving the credentials and bearer in *u.
  */
-static int
+int
 user_setup(const char *urls, struct bench_user *u)
 {
 	Vgen__V1__RegisterRequest reg = VGEN__V1__REGISTER_REQUEST__INIT;
@@ -1081,7 +1085,7 @@ struct list_setup {
 	struct pg_query q;
 };
 
-static PGconn *
+PGconn *
 pg_open(const char *conninfo)
 {
 	/* Our connect_timeout first, so that one in conninfo wins. */
@@ -1388,6 +1392,119 @@ method_frame(const char *method, const struct bench_user *u,
 	return frame_pack(f, M_LOGIN, &login.base, NULL);
 }
 
+/* ---- CreateJob: one user per thread ----------------------------------- */
+
+/*
+ * What a CreateJob run loads.  vgen_job_create locks the user's row so
+ * that the active-job limit holds: one user's calls run one at a time,
+ * and with a single bench user that lock is all that gets measured.  So
+ * every client thread is its own user, with its own frame, and the raw
+ * INSERT binds the same user per thread.
+ */
+struct create_setup {
+	int n;
+	struct bench_user *users;	/* n, each with its bearer */
+	struct frame *frames;		/* n CreateJob frames */
+	struct pg_query *ins;		/* n: BENCH_INSERT_SQL for users[i] */
+	const char **params;		/* n: users[i].id */
+};
+
+static int
+create_setup(struct create_setup *cs, const char *urls, int n)
+{
+	int64_t t0 = now_ns();
+
+	cs->n = n;
+	cs->users = calloc((size_t)n, sizeof(*cs->users));
+	cs->frames = calloc((size_t)n, sizeof(*cs->frames));
+	cs->ins = calloc((size_t)n, sizeof(*cs->ins));
+	cs->params = calloc((size_t)n, sizeof(*cs->params));
+	if (cs->users == NULL || cs->frames == NULL || cs->ins == NULL ||
+	    cs->params == NULL) {
+		fprintf(stderr, "vgen-bench: out of memory\n");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (user_setup(urls, &cs->users[i]) < 0)
+			return -1;
+		if (method_frame("CreateJob", &cs->users[i], NULL,
+		    &cs->frames[i]) < 0) {
+			fprintf(stderr, "vgen-bench: out of memory\n");
+			return -1;
+		}
+		cs->params[i] = cs->users[i].id;
+		cs->ins[i] = (struct pg_query){ "bench_insert",
+		    BENCH_INSERT_SQL, 1, &cs->params[i] };
+	}
+	fprintf(stderr, "vgen-bench: %d bench users, one per thread, in "
+	    "%.1f s\n", n, (double)(now_ns() - t0) / 1e9);
+	return 0;
+}
+
+/*
+ * create_clear deletes the bench users' jobs, when it can reach the
+ * database: after the raw INSERTs, whose rows CreateJob's active-job
+ * count would otherwise walk through, and at the end (a worker started
+ * later would run them all).
+ */
+static void
+create_clear(struct create_setup *cs, const char *conninfo)
+{
+	const char *params[1] = { NULL };
+	char *ids = NULL;
+	size_t len = 0;
+	PGresult *res;
+	PGconn *db;
+
+	/* The users' ids as an array literal: "{id,id,...}". */
+	if (cs->users != NULL && conninfo != NULL && *conninfo != '\0' &&
+	    (ids = malloc((size_t)cs->n * (VG_UUID_STRLEN + 1) + 3)) != NULL) {
+		ids[len++] = '{';
+		for (int i = 0; i < cs->n; i++) {
+			if (cs->users[i].id[0] == '\0')
+				continue;
+			if (len > 1)
+				ids[len++] = ',';
+			memcpy(ids + len, cs->users[i].id,
+			    strlen(cs->users[i].id));
+			len += strlen(cs->users[i].id);
+		}
+		ids[len++] = '}';
+		ids[len] = '\0';
+		params[0] = ids;
+		if ((db = pg_open(conninfo)) != NULL) {
+			res = PQexecParams(db, "DELETE FROM video_jobs WHERE "
+			    "user_id = ANY($1::uuid[])", 1, NULL, params, NULL,
+			    NULL, 0);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				pg_fail("deleting the bench jobs", db);
+			else
+				fprintf(stderr, "vgen-bench: deleted the %s "
+				    "bench jobs\n", PQcmdTuples(res));
+			PQclear(res);
+		}
+		PQfinish(db);
+	}
+	free(ids);
+}
+
+static void
+create_fini(struct create_setup *cs, const char *conninfo)
+{
+	create_clear(cs, conninfo);
+	for (int i = 0; i < cs->n; i++) {
+		if (cs->users != NULL)
+			free(cs->users[i].bearer);
+		if (cs->frames != NULL)
+			free(cs->frames[i].buf);
+	}
+	free(cs->users);
+	free(cs->frames);
+	free(cs->ins);
+	free(cs->params);
+	memset(cs, 0, sizeof(*cs));
+}
+
 /* ---- output ------------------------------------------------------------ */
 
 static void
@@ -1489,7 +1606,9 @@ mode_rpc(const struct opts *o)
 {
 	struct bench_user user = { .bearer = NULL };
 	struct list_setup ls = { .db = NULL };
+	struct create_setup cs = { .n = 0 };
 	struct frame fg = { 0 }, bgf = { 0 };
+	const struct frame *load = &fg;	/* nvar frames */
 	struct result base = { 0 }, idle = { 0 }, loaded = { 0 }, bgr = { 0 };
 	struct result pgr = { 0 };
 	struct pool bg = { 0 };
@@ -1499,18 +1618,27 @@ mode_rpc(const struct opts *o)
 	bool is_list = list_method(o->method);
 	bool is_create = strcmp(o->method, "CreateJob") == 0;
 	bool have_pg = (is_list || is_create) && !o->no_baseline;
-	const char *ins_params[1] = { NULL };
-	struct pg_query ins = { "bench_insert", BENCH_INSERT_SQL, 1,
-		ins_params };
 	double lim;
-	int n = (int)o->clients, rv = 1;
+	int n = (int)o->clients, nvar = 1, rv = 1;
 
 	if (server_check(o->server) < 0)
 		return 1;
-	need_user = strcmp(o->method, "Health") != 0 ||
+	if (is_create && have_pg && (o->database_url == NULL ||
+	    *o->database_url == '\0')) {
+		fprintf(stderr, "vgen-bench: CreateJob's baseline needs "
+		    "--database-url (or --no-baseline)\n");
+		return 1;
+	}
+	need_user = (strcmp(o->method, "Health") != 0 && !is_create) ||
 	    (have_bg && strcmp(o->bg_method, "Health") != 0);
 	if (need_user && user_setup(o->server, &user) < 0)
 		goto out;
+	if (is_create) {
+		if (create_setup(&cs, o->server, n) < 0)
+			goto out;
+		load = cs.frames;
+		nvar = n;
+	}
 	if (is_list) {
 		ls.page = strcmp(o->method, "ListVideosDeep") == 0 ?
 		    BENCH_DEEP_PAGE : 1;
@@ -1519,7 +1647,8 @@ mode_rpc(const struct opts *o)
 		    list_check(&ls) < 0)
 			goto out;
 	}
-	if (method_frame(o->method, &user, ls.page_token, &fg) < 0 ||
+	if ((!is_create && method_frame(o->method, &user, ls.page_token,
+	    &fg) < 0) ||
 	    (have_bg && method_frame(o->bg_method, &user, NULL, &bgf) < 0)) {
 		fprintf(stderr, "vgen-bench: out of memory\n");
 		goto out;
@@ -1543,8 +1672,8 @@ mode_rpc(const struct opts *o)
 		    sizeof(url));
 		if (pid < 0)
 			goto out;
-		brv = run_load(name_base, n, call_echo, &fg, url, NULL, NULL,
-		    o->secs, o->timeout_ms, &base);
+		brv = run_load(name_base, n, call_echo, load, url, NULL, NULL,
+		    nvar, o->secs, o->timeout_ms, &base);
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);
 		if (brv < 0)
@@ -1554,43 +1683,39 @@ mode_rpc(const struct opts *o)
 
 		if (echo_start(&echo, "tcp://127.0.0.1:0") < 0)
 			goto out;
-		brv = run_load(name_base, n, call_echo, &fg, echo.url, NULL,
-		    NULL, o->secs, o->timeout_ms, &base);
+		brv = run_load(name_base, n, call_echo, load, echo.url, NULL,
+		    NULL, nvar, o->secs, o->timeout_ms, &base);
 		echo_stop(&echo);
 		if (brv < 0)
 			goto out;
 	}
 	if (is_create && have_pg) {
-		if (o->database_url == NULL || *o->database_url == '\0') {
-			fprintf(stderr, "vgen-bench: CreateJob's baseline needs "
-			    "--database-url (or --no-baseline)\n");
-			goto out;
-		}
-		ins_params[0] = user.id;
 		if (run_load("pg INSERT (raw)", n, call_pg, NULL, NULL,
-		    o->database_url, &ins, o->secs, o->timeout_ms, &pgr) < 0)
+		    o->database_url, cs.ins, n, o->secs, o->timeout_ms,
+		    &pgr) < 0)
 			goto out;
+		create_clear(&cs, o->database_url);
 	}
 	if (is_list && have_pg && run_load("pg keyset (same query)", n,
-	    call_pg, NULL, NULL, o->database_url, &ls.q, o->secs,
+	    call_pg, NULL, NULL, o->database_url, &ls.q, 1, o->secs,
 	    o->timeout_ms, &pgr) < 0)
 		goto out;
-	if (run_load(name_idle, n, call_rpc, &fg, o->server, NULL, NULL,
-	    o->secs, o->timeout_ms, &idle) < 0)
+	if (run_load(name_idle, n, call_rpc, load, o->server, NULL, NULL,
+	    nvar, o->secs, o->timeout_ms, &idle) < 0)
 		goto out;
 	if (have_bg) {
 		fprintf(stderr, "vgen-bench: background: %ld clients on %s\n",
 		    o->bg_clients, o->bg_method);
 		if (pool_open(&bg, (int)o->bg_clients, call_rpc, &bgf,
-		    o->server, NULL, NULL, true, o->secs, o->timeout_ms) < 0)
+		    o->server, NULL, NULL, 1, true, o->secs, o->timeout_ms) < 0)
 			goto out;
 		if (pool_start(&bg, o->secs) < 0) {
 			pool_join(&bg);
 			goto out;
 		}
 		/* The foreground's warm-up lets the background ramp up too. */
-		if (run_load(name_loaded, n, call_rpc, &fg, o->server, NULL,
-		    NULL, o->secs, o->timeout_ms, &loaded) < 0) {
+		if (run_load(name_loaded, n, call_rpc, load, o->server, NULL,
+		    NULL, nvar, o->secs, o->timeout_ms, &loaded) < 0) {
 			pool_join(&bg);
 			goto out;
 		}
@@ -1709,6 +1834,7 @@ mode_rpc(const struct opts *o)
 out:
 	pool_fini(&bg);
 	list_fini(&ls);
+	create_fini(&cs, o->database_url);
 	free(fg.buf);
 	free(bgf.buf);
 	free(user.bearer);
@@ -1760,7 +1886,7 @@ mode_pg(const struct opts *o)
 		    "absent id (the same index probe, no row)\n");
 
 	if (run_load("pg pk select", (int)o->clients, call_pg, NULL, NULL,
-	    o->database_url, &pk, o->secs, o->timeout_ms, &r) < 0)
+	    o->database_url, &pk, 1, o->secs, o->timeout_ms, &r) < 0)
 		return 1;
 	if (o->json) {
 		printf("{\"mode\":\"pg\",\"query\":\"pk\",\"clients\":%ld,"
@@ -1993,6 +2119,10 @@ main(int argc, char **argv)
 	struct opts o = { 0 };
 	int rv;
 
+	if (argc >= 2 && strcmp(argv[1], "worker") == 0)
+		return bench_worker_main(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "events") == 0)
+		return bench_events_main(argc, argv);
 	if ((rv = parse_args(argc, argv, &o)) != 0)
 		return rv == 1 ? 0 : rv;
 	if (strcmp(o.mode, "rpc") == 0)

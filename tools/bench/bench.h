@@ -1,0 +1,51 @@
+/*
+ * tools/bench/bench.h: what vgen-bench's modes share.  vgen-bench.c holds
+ * rpc, pg and echo and these helpers; each further mode lives in its own
+ * file and is reached from main() through its *_main(argc, argv), parsing
+ * its own options (argv[1] is the mode's name).
+ */
+#ifndef VGEN_BENCH_H
+#define VGEN_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "vg.h"
+
+/* A registered, logged-in bench user. */
+struct bench_user {
+	char email[64];
+	char password[24];
+	char id[VG_UUID_STRLEN + 1];	/* LoginResponse.user.id */
+	char *bearer;		/* "Bearer <token>", malloc'd; the caller frees */
+};
+
+/* CLOCK_MONOTONIC in ns. */
+int64_t now_ns(void);
+void sleep_ms(int64_t ms);
+
+/* n random [a-z0-9] characters and a NUL into out (n + 1 bytes, n <= 64). */
+void random_chars(char *out, size_t n);
+
+/* qsort comparator, and the nearest-rank quantile q of a sorted array. */
+int cmp_u32(const void *a, const void *b);
+uint32_t rank(const uint32_t *v, size_t n, double q);
+
+/*
+ * Registers a fresh user with a random e-mail and logs it in over urls;
+ * prints why on failure.  0 or -1.
+ */
+int user_setup(const char *urls, struct bench_user *u);
+
+/* A libpq connection (5 s connect timeout), or NULL with the reason printed. */
+PGconn *pg_open(const char *conninfo);
+/* Prints "vgen-bench: what: <libpq's first line>". */
+void pg_fail(const char *what, PGconn *db);
+
+/* The further modes: each returns the process exit code. */
+int bench_worker_main(int argc, char **argv);
+int bench_events_main(int argc, char **argv);
+
+#endif
