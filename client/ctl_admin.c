@@ -20,6 +20,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "ctl.h"
+#include "vg_nng.h"
 
 #define SVC "/vgen.v1.AdminService/"
 
@@ -569,7 +570,7 @@ admin_events(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	nng_close(s);
+	(void)vg_nng_close(s, 2000);	/* we exit next anyway */
 	if (bad > 0)
 		ctl_err("skipped %lu malformed frame%s", bad,
 		    bad == 1 ? "" : "s");

@@ -15,8 +15,10 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "vg.h"
+#include "vg_nng.h"
 #include "vgen.h"
 
+#define WATCH_CLOSE_MS 2000	/* nng_close's deadline (vg_nng.h) */
 #define WATCH_MAXSZ (64 * 1024)		/* NNG_OPT_RECVMAXSZ */
 #define WATCH_CONNECT_MS 1000		/* open waits this long for a pipe */
 #define WATCH_ID_MAX 128
@@ -265,7 +267,9 @@ vgen_watch_close(vgen_watch *w)
 {
 	if (w == NULL)
 		return;
-	nng_close(w->sock);
+	/* Left behind when nng does not return: its callbacks use w. */
+	if (!vg_nng_close(w->sock, WATCH_CLOSE_MS))
+		return;
 	if (w->held != NULL)
 		protobuf_c_message_free_unpacked(&w->held->base, NULL);
 	free(w);

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "srv_int.h"
+#include "vg_nng.h"
 #include "vgen/v1/events.pb-c.h"
 
 #include <nng/protocol/pubsub0/pub.h>
@@ -301,7 +302,7 @@ srv_hub_stop(struct srv_hub *h)
 		pthread_join(h->thread, NULL);
 	}
 	if (h->pub_open)
-		nng_close(h->pub);
+		(void)vg_nng_close(h->pub, SRV_CLOSE_MS);
 	if (h->stop_pipe[0] >= 0) {
 		close(h->stop_pipe[0]);
 		close(h->stop_pipe[1]);

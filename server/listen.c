@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "srv_int.h"
+#include "vg_nng.h"
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -270,8 +271,14 @@ endpoint_free(struct srv_endpoint *ep)
 {
 	if (ep == NULL)
 		return;
-	if (ep->sock_open)
-		nng_close(ep->sock);
+	/*
+	 * When nng's close hangs (vg_nng.h) its threads may still use the
+	 * contexts' aios: leave them, the process is ending.
+	 */
+	if (ep->sock_open && !vg_nng_close(ep->sock, SRV_CLOSE_MS)) {
+		vg_warn("nng_close did not return: exiting without it");
+		return;
+	}
 	for (size_t i = 0; i < ep->nctx; i++) {
 		nng_aio_free(ep->ctxs[i].recv_aio);
 		nng_aio_free(ep->ctxs[i].send_aio);

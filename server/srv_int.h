@@ -23,6 +23,7 @@
 #include "vgen/v1/video.pb-c.h"
 
 #define SRV_MAX_VIOLATIONS 8
+#define SRV_CLOSE_MS 2000	/* nng_close's deadline at shutdown (vg_nng.h) */
 
 /* ---- call memory: everything a handler allocates dies with the call -- */
 
