@@ -110,6 +110,7 @@ vgen_client_open(const char *urls, vgen_client **out)
  * that (nng issue 1518): give a pending connection a moment to finish.
  */
 #define CLOSE_WAIT_MS 500
+#define CLOSE_SETTLE_MS 100
 
 /* How long a close waits for nng (see vg_nng.h). */
 #define CLOSE_DEADLINE_MS 2000
@@ -119,8 +120,13 @@ vgen_client_close(vgen_client *c)
 {
 	if (c == NULL)
 		return;
-	if (atomic_load(&c->npipes) == 0)
-		(void)wait_connected(c, CLOSE_WAIT_MS);
+	if (atomic_load(&c->npipes) == 0 &&
+	    wait_connected(c, CLOSE_WAIT_MS)) {
+		/* Ours is done; let the server finish its side too. */
+		struct timespec ts = { 0, CLOSE_SETTLE_MS * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
 	if (!vg_nng_close(c->sock, CLOSE_DEADLINE_MS)) {
 		static atomic_bool warned;
 

@@ -37,6 +37,24 @@ health(vgen_client *c)
 	return status;
 }
 
+/* Health over fresh clients until it answers or ms pass. */
+static int
+health_within(struct fx_stack *fx, int ms)
+{
+	int64_t until = vg_now_ms() + ms;
+	int code;
+
+	do {
+		vgen_client *c = fx_client(&fx->srv, NULL);
+
+		assert_non_null(c);
+		vgen_client_set_timeout(c, 2000);
+		code = health(c);
+		vgen_client_close(c);
+	} while (code != 1 && vg_now_ms() < until);
+	return code;
+}
+
 static Vgen__V1__RpcResponse *
 raw(vgen_client *c, const void *frame, size_t len, int *code)
 {
@@ -127,9 +145,13 @@ test_oversized_frame_is_dropped_and_server_keeps_serving(void **state)
 	free(big);
 	vgen_client_close(c);
 
-	c = fx_client(&fx->srv, NULL);
-	assert_int_equal(health(c), 1);
-	vgen_client_close(c);
+	/*
+	 * The server keeps serving.  A client that closes just as it got
+	 * its connection back can still hang up on the server mid-handshake
+	 * (nng 1.5's IPC fault, issue 1518): then the listener guard brings
+	 * the endpoint back within seconds, so allow for that.
+	 */
+	assert_int_equal(health_within(fx, 20000), 1);
 }
 
 static void
@@ -356,19 +378,23 @@ test_connection_lost_fails_the_call_at_once(void **state)
 	fx_server_stop(&doomed);
 }
 
-static bool
-file_has(const char *path, const char *needle)
+/* How many times needle occurs in the file (its first 1 MiB). */
+static int
+file_count(const char *path, const char *needle)
 {
-	char buf[1 << 16];
+	static char buf[1 << 20];
 	FILE *f = fopen(path, "r");
 	size_t n;
+	int count = 0;
 
 	if (f == NULL)
-		return false;
+		return 0;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	for (char *p = buf; (p = strstr(p, needle)) != NULL; p++)
+		count++;
+	return count;
 }
 
 /* Health over a fresh admin client, waiting at most ms for the reply. */
@@ -398,11 +424,12 @@ test_ipc_listener_heals_after_a_broken_handshake(void **state)
 {
 	struct fx_stack *fx = *state;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *restart = "restarting url=ipc://";
+	int restarts = file_count(fx->srv.logfile, restart);
 	bool broken = false;
 	int64_t t0;
 	int code = -1;
 
-	assert_false(file_has(fx->srv.logfile, "restarting"));
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
 	    fx->srv.admin_url + strlen("ipc://"));
 	for (int i = 0; i < 20 && !broken; i++) {
@@ -423,7 +450,7 @@ test_ipc_listener_heals_after_a_broken_handshake(void **state)
 	fprintf(stderr, "admin endpoint healed after %lld ms\n",
 	    (long long)(vg_now_ms() - t0));
 	assert_int_equal(code, 1);
-	assert_true(file_has(fx->srv.logfile, "restarting url=ipc://"));
+	assert_true(file_count(fx->srv.logfile, restart) > restarts);
 }
 
 static void

@@ -29,6 +29,13 @@ void sleep_ms(int64_t ms);
 /* n random [a-z0-9] characters and a NUL into out (n + 1 bytes, n <= 64). */
 void random_chars(char *out, size_t n);
 
+/*
+ * Parses s as a whole number in [min, max] into *out; prints what was
+ * wrong with it (naming flag) and returns -1 otherwise.
+ */
+int parse_long(const char *flag, const char *s, long min, long max,
+    long *out);
+
 /* qsort comparator, and the nearest-rank quantile q of a sorted array. */
 int cmp_u32(const void *a, const void *b);
 uint32_t rank(const uint32_t *v, size_t n, double q);

@@ -71,6 +71,7 @@
 #include "vgen.h"
 #include "bench.h"
 
+#define EV_HUB_SENDBUF 1024	/* vgen-server's VGEN_EVENTS_SENDBUF default */
 #define EV_STEPS 99		/* events per job: progress 1..99 */
 #define EV_MAXSZ (64 * 1024)	/* NNG_OPT_RECVMAXSZ of our sockets */
 #define EV_CONNECT_MS 10000	/* every socket must have its pipe by then */
@@ -996,8 +997,9 @@ listen_stop(struct ev_listen *l)
 /* ---- the event runs ---------------------------------------------------- */
 
 /*
- * What nng gives our sub0 sockets and a fresh pub0 socket: neither side
- * raises them (the hub does not set NNG_OPT_SENDBUF).
+ * What nng gives our sub0 sockets (not raised: the issue's "default
+ * buffers"), and a fresh pub0 socket, for comparison with the hub's
+ * VGEN_EVENTS_SENDBUF (EV_HUB_SENDBUF by default).
  */
 static void
 read_buffers(struct ev_run *r)
@@ -1184,9 +1186,10 @@ ev_report(struct ev_run *r, const struct cpu_mark *idle0,
 		printf("  path        job_progress UPDATE (synchronous_commit "
 		    "off, one transaction) -> trigger NOTIFY -> hub LISTEN -> "
 		    "pub0 -> sub0\n");
-	printf("  buffers     nng defaults, not raised: sub0 recv-buffer %d "
-	    "messages, pub0 send-buffer %d per pipe (a fresh pub0: the hub "
-	    "sets none)\n", r->sub_recvbuf, r->pub_sendbuf);
+	printf("  buffers     sub0 recv-buffer %d messages (nng's default, "
+	    "not raised); pub0 send-buffer per pipe: the server's "
+	    "VGEN_EVENTS_SENDBUF (%d by default; nng's own is %d)\n",
+	    r->sub_recvbuf, EV_HUB_SENDBUF, r->pub_sendbuf);
 	printf("  sent        %" PRIu64 " events in %.2f s = %.1f/s; %" PRIu64
 	    " failed; sender at most %.2f ms behind schedule\n", sent, secs,
 	    secs > 0 ? (double)sent / secs : 0.0, failed, behind / 1e6);
@@ -1360,6 +1363,8 @@ raw_open(struct ev_run *r)
 		goto fail;
 	r->pub_open = true;
 	nng_socket_set_size(r->pub, NNG_OPT_RECVMAXSZ, 1024);
+	/* As the hub sets it (VGEN_EVENTS_SENDBUF's default). */
+	nng_socket_set_int(r->pub, NNG_OPT_SENDBUF, EV_HUB_SENDBUF);
 	if ((rv = nng_listen(r->pub, "tcp://127.0.0.1:0", &l, 0)) != 0 ||
 	    (rv = nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa)) != 0)
 		goto fail;
@@ -2101,25 +2106,8 @@ static const char usage[] =
     "                        the server allows)\n"
     "      --raw             latency, fanout: no server and no database;\n"
     "                        the bench publishes the hub's frames from its\n"
-    "                        own pub0 (nng defaults) on the same schedule:\n"
+    "                        own pub0 (send buffer as the hub's) on the same schedule:\n"
     "                        what nng pub/sub alone delivers here\n";
-
-static int
-num(const char *flag, const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "vgen-bench: %s wants a number from %ld to "
-		    "%ld, not \"%s\"\n", flag, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
 
 static int
 pid_file(const char *path, pid_t *out)
@@ -2137,7 +2125,7 @@ pid_file(const char *path, pid_t *out)
 	}
 	fclose(f);
 	buf[strcspn(buf, "\n")] = '\0';
-	if (num("the pid file", buf, 1, INT32_MAX, &v) < 0)
+	if (parse_long("the pid file", buf, 1, INT32_MAX, &v) < 0)
 		return -1;
 	*out = (pid_t)v;
 	return 0;
@@ -2208,44 +2196,44 @@ parse(int argc, char **argv, struct ev_opts *o)
 			o->database_url = optarg;
 			break;
 		case OPT_PID:
-			rv = num("--server-pid", optarg, 1, INT32_MAX, &v);
+			rv = parse_long("--server-pid", optarg, 1, INT32_MAX, &v);
 			o->pid = (pid_t)v;
 			break;
 		case OPT_PIDFILE:
 			rv = pid_file(optarg, &o->pid);
 			break;
 		case 'r':
-			rv = num("--rate", optarg, 1, 100000, &o->rate);
+			rv = parse_long("--rate", optarg, 1, 100000, &o->rate);
 			break;
 		case 'd':
-			rv = num("--duration", optarg, 1, 3600, &o->secs);
+			rv = parse_long("--duration", optarg, 1, 3600, &o->secs);
 			break;
 		case 's':
-			rv = num("--subscribers", optarg, 1, 10000, &subs);
+			rv = parse_long("--subscribers", optarg, 1, 10000, &subs);
 			break;
 		case OPT_IDLE:
-			rv = num("--idle", optarg, 0, 3600, &idle);
+			rv = parse_long("--idle", optarg, 0, 3600, &idle);
 			break;
 		case OPT_JOBS:
-			rv = num("--jobs", optarg, 1, 1000000, &jobs);
+			rv = parse_long("--jobs", optarg, 1, 1000000, &jobs);
 			break;
 		case OPT_BATCH:
-			rv = num("--batch", optarg, 1, 10000, &o->batch);
+			rv = parse_long("--batch", optarg, 1, 10000, &o->batch);
 			break;
 		case OPT_CONNS:
-			rv = num("--connections", optarg, 1, 64, &o->conns);
+			rv = parse_long("--connections", optarg, 1, 64, &o->conns);
 			break;
 		case OPT_DRAIN:
-			rv = num("--drain", optarg, 0, 600000, &o->drain_ms);
+			rv = parse_long("--drain", optarg, 0, 600000, &o->drain_ms);
 			break;
 		case OPT_CALLS:
-			rv = num("--calls", optarg, 1, 1000000, &o->calls);
+			rv = parse_long("--calls", optarg, 1, 1000000, &o->calls);
 			break;
 		case OPT_SOCKETS:
-			rv = num("--sockets", optarg, 1, 1024, &o->sockets);
+			rv = parse_long("--sockets", optarg, 1, 1024, &o->sockets);
 			break;
 		case OPT_WAITMS:
-			rv = num("--wait-ms", optarg, 1000, 60000, &o->wait_ms);
+			rv = parse_long("--wait-ms", optarg, 1000, 60000, &o->wait_ms);
 			break;
 		case OPT_RAW:
 			o->raw = true;

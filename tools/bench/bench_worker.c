@@ -170,23 +170,6 @@ on_signal(int sig)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static int
-parse_num(const char *flag, const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "vgen-bench: %s must be a whole number from "
-		    "%ld to %ld, not \"%s\"\n", flag, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 /*
  * A growing "{a,b,...}" array literal of UUIDs, for "= ANY($1::uuid[])":
  * one parameter, whatever the count.
@@ -1675,35 +1658,35 @@ parse_opts(int argc, char **argv, struct wopts *o)
 	while ((ch = getopt_long(argc, argv, ":n:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
-			if (parse_num("-n", optarg, 1, 100000, &o->n) < 0)
+			if (parse_long("-n", optarg, 1, 100000, &o->n) < 0)
 				return 2;
 			n_set = true;
 			break;
 		case OPT_SECONDS:
-			if (parse_num("--seconds", optarg, 1, 3600,
+			if (parse_long("--seconds", optarg, 1, 3600,
 			    &o->seconds) < 0)
 				return 2;
 			set[0] = true;
 			break;
 		case OPT_STEP_MS:
-			if (parse_num("--step-ms", optarg, 10, 60000,
+			if (parse_long("--step-ms", optarg, 10, 60000,
 			    &o->step_ms) < 0)
 				return 2;
 			set[1] = true;
 			break;
 		case OPT_RATE:
-			if (parse_num("--rate", optarg, 1, 1000, &o->rate) < 0)
+			if (parse_long("--rate", optarg, 1, 1000, &o->rate) < 0)
 				return 2;
 			pset = true;
 			break;
 		case OPT_POLL_MS:
-			if (parse_num("--poll-ms", optarg, 10, 600000,
+			if (parse_long("--poll-ms", optarg, 10, 600000,
 			    &o->poll_ms) < 0)
 				return 2;
 			pset = true;
 			break;
 		case OPT_USERS:
-			if (parse_num("--users", optarg, 0, PICKUP_MAX_USERS,
+			if (parse_long("--users", optarg, 0, PICKUP_MAX_USERS,
 			    &o->users) < 0)
 				return 2;
 			pset = true;

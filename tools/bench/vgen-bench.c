@@ -1919,7 +1919,7 @@ mode_echo(const struct opts *o)
 
 /* ---- arguments ---------------------------------------------------------- */
 
-static int
+int
 parse_long(const char *flag, const char *s, long min, long max, long *out)
 {
 	char *end;
