@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "fx.h"
+#include "store_int.h"
 
 #define M_LIST "/vgen.v1.VideoService/ListVideos"
 #define M_GET "/vgen.v1.VideoService/GetVideo"
@@ -250,6 +251,41 @@ test_page_sizes_and_tokens(void **state)
 	protobuf_c_message_free_unpacked(&p->base, NULL);
 }
 
+/*
+ * An empty gallery is an empty last page, and a deleted user's token is
+ * refused (the dispatcher re-checks the user) while others go on.
+ */
+static void
+test_empty_gallery_and_deleted_user(void **state)
+{
+	struct fx_stack *fx = *state;
+	Vgen__V1__ListVideosResponse *p = NULL;
+	struct fx_user carol = { 0 };
+	char email[128], sql[256];
+	vgen_client *c = fx_client(&fx->srv, NULL);
+
+	assert_non_null(c);
+	assert_int_equal(fx_register_login(c, fx_unique_email(email,
+	    sizeof(email), "vc"), "password1", &carol), 0);
+	assert_int_equal(vgen_client_set_token(c, carol.token), 0);
+	assert_int_equal(list(c, 20, NULL, 0, &p), 0);
+	assert_int_equal(p->n_videos, 0);
+	assert_string_equal(p->next_page_token, "");
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+
+	snprintf(sql, sizeof(sql), "DELETE FROM users WHERE id = '%s'",
+	    carol.id);
+	assert_int_equal(fx_pg_exec(&fx->pg, sql), 0);
+	assert_int_equal(list(c, 20, NULL, 0, &p), VG_UNAUTHENTICATED);
+	assert_null(p);
+	/* alice's page still comes whole */
+	assert_int_equal(list(ca, 20, NULL, 0, &p), 0);
+	assert_int_equal(p->n_videos, 20);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	fx_user_fini(&carol);
+	vgen_client_close(c);
+}
+
 static int
 by_id(vgen_client *c, const char *method, const char *id,
     const ProtobufCMessageDescriptor *d, ProtobufCMessage **out)
@@ -317,29 +353,38 @@ test_get_and_delete_are_owner_only(void **state)
 	PQfinish(pg);
 }
 
-/* A deep page is an index scan, not a scan and sort of all the rows. */
+/*
+ * A deep page is an index scan, not a scan and sort of all the rows: the
+ * server's own "video_list" statement, prepared here and explained at a
+ * position 1,000 s into alice's gallery.
+ */
 static void
 test_deep_page_uses_the_index(void **state)
 {
 	struct fx_stack *fx = *state;
-	char sql[1024];
+	const struct store_stmt *st = store_video_stmts;
+	char sql[2048];
 	PGconn *pg = PQconnectdb(fx->pg.conninfo);
 	PGresult *res;
 	bool index = false, seq = false, sort = false;
 
 	assert_int_equal(PQstatus(pg), CONNECTION_OK);
-	snprintf(sql, sizeof(sql), "EXPLAIN SELECT id FROM videos WHERE "
-	    "user_id = '%s' AND (created_at, id) < "
-	    "(timestamp '2026-01-01' + interval '1000 seconds', "
-	    "'ffffffff-ffff-ffff-ffff-ffffffffffff') "
-	    "ORDER BY created_at DESC, id DESC LIMIT 21", alice.id);
+	while (st->name != NULL && strcmp(st->name, "video_list") != 0)
+		st++;
+	assert_non_null(st->name);
+	res = PQprepare(pg, "video_list", st->sql, st->nparams, NULL);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	snprintf(sql, sizeof(sql), "EXPLAIN EXECUTE video_list('%s', NULL, "
+	    "(extract(epoch from timestamp '2026-01-01') + 1000) * 1000000, "
+	    "'ffffffff-ffff-ffff-ffff-ffffffffffff', 21)", alice.id);
 	res = PQexec(pg, sql);
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *line = PQgetvalue(res, i, 0);
 
 		index |= strstr(line, "idx_videos_user_created") != NULL;
-		seq |= strstr(line, "Seq Scan") != NULL;
+		seq |= strstr(line, "Seq Scan on videos") != NULL;
 		sort |= strstr(line, "Sort") != NULL;
 		if (getenv("VGEN_TEST_VERBOSE"))
 			fprintf(stderr, "plan: %s\n", line);
@@ -359,6 +404,7 @@ main(void)
 		cmocka_unit_test(test_walk_while_videos_are_inserted),
 		cmocka_unit_test(test_page_sizes_and_tokens),
 		cmocka_unit_test(test_get_and_delete_are_owner_only),
+		cmocka_unit_test(test_empty_gallery_and_deleted_user),
 		cmocka_unit_test(test_deep_page_uses_the_index),
 	};
 
