@@ -6,8 +6,8 @@
  * The figures themselves are not checked (benchmarks are not timed
  * tests, DESIGN §9).  The rates are low and each statement commits one
  * event, so the hub should never owe a subscriber more than pub0's
- * per-pipe queue holds (16 frames: bursts beyond it are dropped, see
- * bench_events.c).
+ * per-pipe queue holds (VGEN_EVENTS_SENDBUF frames: bursts beyond it
+ * are dropped).
  */
 #include <setjmp.h>
 #include <stdarg.h>
