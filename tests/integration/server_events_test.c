@@ -470,17 +470,40 @@ test_hub_reconnects_after_database_restart(void **state)
 	Vgen__V1__VideoJob *j = create(c, "a job across a restart");
 	struct waiter w = { .c = c, .id = j->id, .status = PENDING,
 		.progress = 0, .timeout_ms = 40000 };
+	Vgen__V1__VideoJob *j2 = create(c, "a job changed as the hub is away");
+	struct waiter w2 = { .c = c, .id = j2->id, .status = PENDING,
+		.progress = 0, .timeout_ms = 40000 };
 	Vgen__V1__JobEvent *ev;
 	char topic[128];
-	nng_socket s;
+	nng_socket s, s2;
 
 	snprintf(topic, sizeof(topic), "job.%s.%s", u.id, j->id);
 	s = subscribe(fx, topic);
+	snprintf(topic, sizeof(topic), "job.%s.%s", u.id, j2->id);
+	s2 = subscribe(fx, topic);
 	waiter_start(&w);
+	waiter_start(&w2);
 	fx_sleep_ms(300);
 	assert_int_equal(fx_pg_stop(&fx->pg), 0);
 	fx_sleep_ms(1000);
 	assert_int_equal(fx_pg_resume(&fx->pg), 0);
+	/*
+	 * j2 changes at once, most likely before the hub LISTENs again (it
+	 * retries with a backoff): its NOTIFY goes to nobody, and only the
+	 * hub's catch-up (the current state of every active job, published
+	 * once after it reconnects) can tell the watchers.
+	 */
+	job_sql(fx, j2->id, "status = 'processing', progress = 17");
+	ev = recv_until(s2, j2->id, 17);
+	assert_int_equal(ev->status, PROCESSING);
+	vgen__v1__job_event__free_unpacked(ev, NULL);
+	waiter_join(&w2);
+	assert_int_equal(w2.code, 0);
+	assert_int_equal(w2.job->status, PROCESSING);
+	assert_int_equal(w2.job->progress, 17);
+	waiter_fini(&w2);
+	nng_close(s2);
+	protobuf_c_message_free_unpacked(&j2->base, NULL);
 	/* Give the hub its backoff to LISTEN again; then a change must
 	 * reach both the subscriber and the parked call. */
 	fx_sleep_ms(2500);
