@@ -1,7 +1,13 @@
 /*
- * common/proc.c: process set-up shared by the daemons.
+ * common/proc.c: process set-up shared by the daemons, and the child
+ * processes the tests and benchmarks start.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "vg.h"
 
@@ -23,4 +29,45 @@ vg_raise_nofile(void)
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+}
+
+pid_t
+vg_spawn(const char *bin, char *const *argv, char *const *envp,
+    const char *log)
+{
+	pid_t parent = getpid(), pid;
+	sigset_t none;
+	int fd, err;
+
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		/* Only async-signal-safe calls here: nng has threads. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+		    getppid() != parent)
+			_exit(126);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(STDIN_FILENO);
+		if (open("/dev/null", O_RDONLY) != STDIN_FILENO)
+			_exit(126);
+		close_range(3, ~0U, 0);	/* no fd of the parent leaks in */
+		if (envp != NULL)
+			execve(bin, argv, envp);
+		else
+			execv(bin, argv);
+		_exit(127);
+	}
+	err = errno;
+	close(fd);
+	errno = err;
+	return pid;
 }

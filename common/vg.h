@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "vgen/v1/rpc.pb-c.h"
 
@@ -132,6 +133,15 @@ int64_t vg_now_ms(void);	/* CLOCK_MONOTONIC in ms */
 /* Raises the open-file soft limit to the hard one; the limit now (-1:
  * unknown or unlimited). */
 long vg_raise_nofile(void);
+
+/*
+ * vg_spawn starts `bin` (argv, and envp or our environment when NULL)
+ * with stdout and stderr appended to `log`, stdin from /dev/null, none of
+ * our other fds, default signals and a SIGKILL when we die (tests and
+ * benchmarks leave no child behind).  Returns the pid, or -1 (errno).
+ */
+pid_t vg_spawn(const char *bin, char *const *argv, char *const *envp,
+    const char *log);
 int64_t vg_wall_us(void);	/* CLOCK_REALTIME in µs */
 
 /*

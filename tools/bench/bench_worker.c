@@ -46,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -367,41 +366,13 @@ child_start(struct run *r, struct child *c, const char *name,
     char *const *argv, char *const *env)
 {
 	char bin[RUN_PATH + 32];
-	pid_t parent = getpid(), pid;
-	sigset_t none;
-	int fd;
+	pid_t pid;
 
 	memset(c, 0, sizeof(*c));
 	c->name = name;
 	snprintf(bin, sizeof(bin), "%s/%s", r->bindir, name);
 	snprintf(c->log, sizeof(c->log), "%s/%s.log", r->dir, name);
-	fd = open(c->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "vgen-bench: %s: %s\n", c->log,
-		    strerror(errno));
-		return -1;
-	}
-	pid = fork();
-	if (pid == 0) {
-		/* Only async-signal-safe calls from here to exec. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
-		    getppid() != parent)
-			_exit(126);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(STDIN_FILENO);
-		if (open("/dev/null", O_RDONLY) != STDIN_FILENO)
-			_exit(126);
-		close_range(3, ~0U, 0);
-		execve(bin, argv, env);
-		_exit(127);
-	}
-	close(fd);
+	pid = vg_spawn(bin, argv, env, c->log);
 	if (pid < 0) {
 		fprintf(stderr, "vgen-bench: cannot start %s: %s\n", name,
 		    strerror(errno));
