@@ -43,11 +43,7 @@ create(vgen_client *c, const char *prompt)
 static void
 job_sql(struct fx_stack *fx, const char *id, const char *set)
 {
-	char sql[512];
-
-	snprintf(sql, sizeof(sql), "UPDATE video_jobs SET %s WHERE id = '%s'",
-	    set, id);
-	assert_int_equal(fx_pg_exec(&fx->pg, sql), 0);
+	assert_int_equal(fx_job_update(&fx->pg, id, set), 0);
 }
 
 static void

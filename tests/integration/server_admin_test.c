@@ -464,7 +464,7 @@ test_vgenctl_admin_events(void **state)
 	vgen_client *c = user_client(fx, "adminev", &u);
 	Vgen__V1__VideoJob *j = create_job(c, "a job someone watches");
 	struct timespec nap = { 0, 300 * 1000 * 1000 };
-	char cmd[FX_PATH_MAX * 2], sql[256];
+	char cmd[FX_PATH_MAX * 2];
 	FILE *all, *mine;
 	json_t *v;
 	int i;
@@ -472,9 +472,8 @@ test_vgenctl_admin_events(void **state)
 	all = events_start(fx, NULL);
 	mine = events_start(fx, u.id);
 	nanosleep(&nap, NULL);	/* let both subscribe */
-	snprintf(sql, sizeof(sql), "UPDATE video_jobs SET status = "
-	    "'processing', progress = 37 WHERE id = '%s'", j->id);
-	assert_int_equal(fx_pg_exec(&fx->pg, sql), 0);
+	assert_int_equal(fx_job_update(&fx->pg, j->id,
+	    "status = 'processing', progress = 37"), 0);
 
 	for (i = 0; i < 2; i++) {
 		v = events_read(i == 0 ? all : mine);

@@ -982,7 +982,6 @@ test_parked_waitjobs_leave_getme_latency_alone(void **state)
 	int64_t loaded[NLOADED_ROUNDS], loaded_p99, idle_ref;
 	int64_t t0, t_parked, t_woken;
 	int parked = 0, waited, wrong = 0;
-	char sql[256];
 
 	assert_non_null(calls);
 	assert_non_null(set);
@@ -1027,10 +1026,9 @@ test_parked_waitjobs_leave_getme_latency_alone(void **state)
 	assert_int_equal(wj_wait(set, 1, 0), 0);
 
 	/* One change wakes them all, with the new state. */
-	snprintf(sql, sizeof(sql), "UPDATE video_jobs SET status = "
-	    "'processing', progress = 7 WHERE id = '%s'", job->id);
 	t_woken = vg_now_ms();
-	assert_int_equal(fx_pg_exec(pg, sql), 0);
+	assert_int_equal(fx_job_update(pg, job->id,
+	    "status = 'processing', progress = 7"), 0);
 	assert_int_equal(wj_wait(set, NPARK, 20000), NPARK);
 	fprintf(stderr, "all %d answered %lld ms after the change\n", NPARK,
 	    (long long)(vg_now_ms() - t_woken));
