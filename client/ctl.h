@@ -299,4 +299,15 @@ int ctl_term_width(void);
 int ctl_table_print(const json_t *titles, const json_t *rows, size_t flex,
     int width);
 
+/*
+ * ctl_print_listing prints what a listing collected: `items` (JSON
+ * objects with --json, else table rows; NULL or `failed`: out of memory)
+ * as {key: items, "next_page_token": next} with --json, else as a table
+ * under `titles` (see ctl_table_print) followed, when `next` is not
+ * empty, by a hint for the next page on stderr.  Takes `items` and
+ * `titles`.  Returns 0 or a CTL_EXIT_* code (printed).
+ */
+int ctl_print_listing(struct ctl *ctl, const char *key, json_t *items,
+    bool failed, json_t *titles, size_t flex, const char *next);
+
 #endif /* CTL_H */

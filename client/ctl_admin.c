@@ -226,33 +226,19 @@ users_row(const Vgen__V1__User *u)
 static int
 print_users(struct ctl *ctl, Vgen__V1__ListUsersResponse **pages, size_t n)
 {
-	json_t *users = json_array(), *obj;
+	json_t *users = json_array();
 	const char *next = n > 0 ? pages[n - 1]->next_page_token : "";
 	size_t p, i;
-	int err = users == NULL, rv;
+	int err = users == NULL;
 
 	for (p = 0; p < n && !err; p++)
 		for (i = 0; i < pages[p]->n_users && !err; i++)
 			err = json_array_append_new(users, ctl->json ?
 			    ctl_user_json(pages[p]->users[i]) :
 			    users_row(pages[p]->users[i])) < 0;
-	if (err) {
-		json_decref(users);
-		ctl_err("out of memory");
-		return CTL_EXIT_RPC;
-	}
-	if (ctl->json) {
-		obj = json_pack("{s:o,s:o}", "users", users, "next_page_token",
-		    ctl_json_str(next));
-		rv = ctl_print(ctl, obj);
-		json_decref(obj);
-		return rv;
-	}
-	rv = print_table(json_pack("[s,s,s,s]", "ID", "CREATED", "EMAIL",
-	    "USERNAME"), users, 2);
-	if (rv == 0 && next != NULL && next[0] != '\0')
-		ctl_err("more: add --page-token %s (or --all)", next);
-	return rv;
+	return ctl_print_listing(ctl, "users", users, err,
+	    json_pack("[s,s,s,s]", "ID", "CREATED", "EMAIL",
+	    "USERNAME"), 2, next);
 }
 
 static int

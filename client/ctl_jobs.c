@@ -490,37 +490,19 @@ jobs_row(const Vgen__V1__VideoJob *j)
 static int
 print_jobs(struct ctl *ctl, Vgen__V1__ListJobsResponse **pages, size_t n)
 {
-	json_t *jobs = json_array(), *obj = NULL, *titles = NULL;
+	json_t *jobs = json_array();
 	const char *next = n > 0 ? pages[n - 1]->next_page_token : "";
 	size_t p, i;
-	int err = jobs == NULL, rv;
+	int err = jobs == NULL;
 
 	for (p = 0; p < n && !err; p++)
 		for (i = 0; i < pages[p]->n_jobs && !err; i++)
 			err = json_array_append_new(jobs, ctl->json ?
 			    job_json(pages[p]->jobs[i]) :
 			    jobs_row(pages[p]->jobs[i])) < 0;
-	if (err) {
-		json_decref(jobs);
-		ctl_err("out of memory");
-		return CTL_EXIT_RPC;
-	}
-	if (ctl->json) {
-		obj = json_pack("{s:o,s:o}", "jobs", jobs, "next_page_token",
-		    ctl_json_str(next));
-		rv = ctl_print(ctl, obj);
-		json_decref(obj);
-		return rv;
-	}
-	titles = json_pack("[s,s,s,s,s,s]", "ID", "CREATED", "STATUS",
-	    "PROGRESS", "ORIENTATION", "PROMPT");
-	rv = titles ? ctl_table_print(titles, jobs, 5, ctl_term_width()) :
-	    CTL_EXIT_RPC;
-	if (rv == 0 && next != NULL && next[0] != '\0')
-		ctl_err("more: add --page-token %s (or --all)", next);
-	json_decref(titles);
-	json_decref(jobs);
-	return rv;
+	return ctl_print_listing(ctl, "jobs", jobs, err,
+	    json_pack("[s,s,s,s,s,s]", "ID", "CREATED", "STATUS",
+	    "PROGRESS", "ORIENTATION", "PROMPT"), 5, next);
 }
 
 static int

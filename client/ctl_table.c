@@ -276,3 +276,30 @@ ctl_pages_free(ProtobufCMessage **pages, size_t n)
 		protobuf_c_message_free_unpacked(pages[i], NULL);
 	free(pages);
 }
+
+int
+ctl_print_listing(struct ctl *ctl, const char *key, json_t *items,
+    bool failed, json_t *titles, size_t flex, const char *next)
+{
+	json_t *obj;
+	int rv;
+
+	if (next == NULL)
+		next = "";
+	if (items == NULL || failed || (!ctl->json && titles == NULL)) {
+		ctl_err("out of memory");
+		rv = CTL_EXIT_RPC;
+	} else if (ctl->json) {
+		obj = json_pack("{s:O,s:o}", key, items, "next_page_token",
+		    ctl_json_str(next));
+		rv = ctl_print(ctl, obj);
+		json_decref(obj);
+	} else {
+		rv = ctl_table_print(titles, items, flex, ctl_term_width());
+		if (rv == 0 && next[0] != '\0')
+			ctl_err("more: add --page-token %s (or --all)", next);
+	}
+	json_decref(titles);
+	json_decref(items);
+	return rv;
+}

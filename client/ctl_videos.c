@@ -67,37 +67,19 @@ videos_row(const Vgen__V1__Video *v)
 static int
 print_videos(struct ctl *ctl, Vgen__V1__ListVideosResponse **pages, size_t n)
 {
-	json_t *videos = json_array(), *obj = NULL, *titles = NULL;
+	json_t *videos = json_array();
 	const char *next = n > 0 ? pages[n - 1]->next_page_token : "";
 	size_t p, i;
-	int err = videos == NULL, rv;
+	int err = videos == NULL;
 
 	for (p = 0; p < n && !err; p++)
 		for (i = 0; i < pages[p]->n_videos && !err; i++)
 			err = json_array_append_new(videos, ctl->json ?
 			    video_json(pages[p]->videos[i]) :
 			    videos_row(pages[p]->videos[i])) < 0;
-	if (err) {
-		json_decref(videos);
-		ctl_err("out of memory");
-		return CTL_EXIT_RPC;
-	}
-	if (ctl->json) {
-		obj = json_pack("{s:o,s:o}", "videos", videos,
-		    "next_page_token", ctl_json_str(next));
-		rv = ctl_print(ctl, obj);
-		json_decref(obj);
-		return rv;
-	}
-	titles = json_pack("[s,s,s,s,s,s]", "ID", "CREATED", "ORIENTATION",
-	    "DURATION", "PROMPT", "URL");
-	rv = titles ? ctl_table_print(titles, videos, 4, ctl_term_width()) :
-	    CTL_EXIT_RPC;
-	if (rv == 0 && next != NULL && next[0] != '\0')
-		ctl_err("more: add --page-token %s (or --all)", next);
-	json_decref(titles);
-	json_decref(videos);
-	return rv;
+	return ctl_print_listing(ctl, "videos", videos, err,
+	    json_pack("[s,s,s,s,s,s]", "ID", "CREATED", "ORIENTATION",
+	    "DURATION", "PROMPT", "URL"), 4, next);
 }
 
 static int
