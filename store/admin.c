@@ -40,8 +40,7 @@ const struct store_stmt store_admin_stmts[] = {
 	    0, true },
 	{ "admin_user_list",
 	    "SELECT " ADMIN_USER_COLS " FROM users "
-	    "WHERE ($2::uuid IS NULL OR (created_at, id) < "
-	    "(timestamp 'epoch' + $1::int8 * interval '1 microsecond', $2)) "
+	    "WHERE " STORE_KEYSET_BEFORE("$1", "$2") " "
 	    "ORDER BY created_at DESC, id DESC LIMIT $3", 3, true },
 	/*
 	 * A fresh start: the provider's id goes too, or the worker would

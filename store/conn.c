@@ -76,10 +76,9 @@ conn_connect(store_conn *db)
 		conn_drop(db);
 		return VG_EUNAVAIL;
 	}
-	/* Columns are TIMESTAMP without zone: store and read them as UTC. */
 	res = PQexec(db->pg, db->async_commit ?
-	    "SET TIME ZONE 'UTC'; SET synchronous_commit = off" :
-	    "SET TIME ZONE 'UTC'");
+	    STORE_SESSION_SQL "; SET synchronous_commit = off" :
+	    STORE_SESSION_SQL);
 	rv = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : VG_EUNAVAIL;
 	PQclear(res);
 	if (rv < 0) {

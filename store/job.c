@@ -33,8 +33,7 @@ const struct store_stmt store_job_stmts[] = {
 	    1, true },
 	{ "job_list", "SELECT " JOB_COLS " FROM video_jobs WHERE user_id = $1 "
 	    "AND ($2::job_status_type IS NULL OR status = $2) "
-	    "AND ($4::uuid IS NULL OR (created_at, id) < "
-	    "(timestamp 'epoch' + $3::int8 * interval '1 microsecond', $4)) "
+	    "AND " STORE_KEYSET_BEFORE("$3", "$4") " "
 	    "ORDER BY created_at DESC, id DESC LIMIT $5", 5, true },
 	{ "job_list_active", "SELECT " JOB_COLS " FROM video_jobs "
 	    "WHERE user_id = $1 AND status IN ('pending', 'processing') "

@@ -62,4 +62,27 @@ int64_t store_col_i64(const PGresult *res, int row, int col);
 #define STORE_TS_US(col) \
 	"(extract(epoch from " col ") * 1000000)::int8"
 
+/*
+ * Every session's settings.  Columns are TIMESTAMP without zone: store and
+ * read them as UTC.  Plans are generic: every statement here is a fixed
+ * OLTP query written so that its generic plan is the right one, and a
+ * custom plan would be planned again on each execution (the gallery's
+ * keyset query spent twice as long planning as running).
+ */
+#define STORE_SESSION_SQL "SET TIME ZONE 'UTC'; " \
+	"SET plan_cache_mode = force_generic_plan"
+
+/*
+ * A page's keyset bound: rows before (created_at, id) = (`us` microseconds
+ * since the epoch, `id`), or every row when `id` is NULL (the first page).
+ * Always a row comparison, never "$n IS NULL OR ...": the bound is a
+ * run-time constant, so even the generic plan (STORE_SESSION_SQL) puts it
+ * in the index condition and a deep page reads only its own rows.
+ */
+#define STORE_KEYSET_BEFORE(us, id) \
+	"(created_at, id) < (CASE WHEN " id "::uuid IS NULL " \
+	"THEN 'infinity'::timestamp ELSE timestamp 'epoch' + " us "::int8 " \
+	"* interval '1 microsecond' END, " \
+	"COALESCE(" id "::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))"
+
 #endif /* STORE_INT_H */

@@ -16,8 +16,7 @@
 const struct store_stmt store_video_stmts[] = {
 	{ "video_list", "SELECT " VIDEO_COLS " FROM videos WHERE user_id = $1 "
 	    "AND ($2::orientation_type IS NULL OR orientation = $2) "
-	    "AND ($4::uuid IS NULL OR (created_at, id) < "
-	    "(timestamp 'epoch' + $3::int8 * interval '1 microsecond', $4)) "
+	    "AND " STORE_KEYSET_BEFORE("$3", "$4") " "
 	    "ORDER BY created_at DESC, id DESC LIMIT $5", 5, true },
 	{ "video_get", "SELECT " VIDEO_COLS " FROM videos "
 	    "WHERE id = $1 AND user_id = $2", 2, true },

@@ -354,9 +354,11 @@ test_get_and_delete_are_owner_only(void **state)
 }
 
 /*
- * A deep page is an index scan, not a scan and sort of all the rows: the
- * server's own "video_list" statement, prepared here and explained at a
- * position 1,000 s into alice's gallery.
+ * A deep page is an index scan that starts at the page, not a scan and
+ * sort of all the rows nor a walk through the newer ones: the server's own
+ * "video_list" statement, prepared in a session set up as the server's
+ * (generic plans) and explained at a position 1,000 s into alice's
+ * gallery.  The keyset must be in the index condition.
  */
 static void
 test_deep_page_uses_the_index(void **state)
@@ -366,12 +368,15 @@ test_deep_page_uses_the_index(void **state)
 	char sql[2048];
 	PGconn *pg = PQconnectdb(fx->pg.conninfo);
 	PGresult *res;
-	bool index = false, seq = false, sort = false;
+	bool index = false, bounded = false, seq = false, sort = false;
 
 	assert_int_equal(PQstatus(pg), CONNECTION_OK);
 	while (st->name != NULL && strcmp(st->name, "video_list") != 0)
 		st++;
 	assert_non_null(st->name);
+	res = PQexec(pg, STORE_SESSION_SQL);	/* the server's generic plans */
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
 	res = PQprepare(pg, "video_list", st->sql, st->nparams, NULL);
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
@@ -384,6 +389,8 @@ test_deep_page_uses_the_index(void **state)
 		const char *line = PQgetvalue(res, i, 0);
 
 		index |= strstr(line, "idx_videos_user_created") != NULL;
+		bounded |= strstr(line, "Index Cond") != NULL &&
+		    strstr(line, "created_at") != NULL;
 		seq |= strstr(line, "Seq Scan on videos") != NULL;
 		sort |= strstr(line, "Sort") != NULL;
 		if (getenv("VGEN_TEST_VERBOSE"))
@@ -392,6 +399,7 @@ test_deep_page_uses_the_index(void **state)
 	PQclear(res);
 	PQfinish(pg);
 	assert_true(index);
+	assert_true(bounded);
 	assert_false(seq);
 	assert_false(sort);
 }

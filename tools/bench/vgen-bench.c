@@ -54,6 +54,7 @@
 #include "vg.h"
 #include "vgen.h"
 #include "bench.h"
+#include "store_int.h"
 
 #define BENCH_WARMUP_MS 1000
 #define BENCH_ECHO_CTXS 64
@@ -86,20 +87,17 @@
 #define BENCH_DEEP_PAGE 400
 
 /*
- * The SQL of "video_list" in store/video.c, VIDEO_COLS and STORE_TS_US
- * written out: the P baseline must be the query the server runs.  Keep
- * the two in step.
+ * The P baseline runs the server's own "video_list" statement (store/video.c),
+ * in a session set up as the server's (STORE_SESSION_SQL).
  */
-#define BENCH_LIST_SQL "SELECT id, user_id, prompt, model_used, " \
-	"video_url, thumbnail_url, metadata::text, orientation::text, " \
-	"status::text, duration, " \
-	"(extract(epoch from created_at) * 1000000)::int8, " \
-	"(extract(epoch from updated_at) * 1000000)::int8 " \
-	"FROM videos WHERE user_id = $1 " \
-	"AND ($2::orientation_type IS NULL OR orientation = $2) " \
-	"AND ($4::uuid IS NULL OR (created_at, id) < " \
-	"(timestamp 'epoch' + $3::int8 * interval '1 microsecond', $4)) " \
-	"ORDER BY created_at DESC, id DESC LIMIT $5"
+static const char *
+bench_list_sql(void)
+{
+	for (const struct store_stmt *st = store_video_stmts; st->name; st++)
+		if (strcmp(st->name, "video_list") == 0)
+			return st->sql;
+	return NULL;
+}
 
 /*
  * What a call can end in, besides OK: a vgen.v1.StatusCode (1..16), or a
@@ -499,6 +497,13 @@ worker_open_pg(struct worker *w, const char *conninfo,
 		pg_fail("cannot connect to the database", w->pg);
 		return -1;
 	}
+	res = PQexec(w->pg, STORE_SESSION_SQL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail("session settings", w->pg);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
 	res = PQprepare(w->pg, q->name, q->sql, q->nparams, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_fail("prepare", w->pg);
@@ -1269,10 +1274,17 @@ list_check(struct list_setup *ls)
 	ls->params[3] = ls->have_after ? ls->after_id : NULL;
 	ls->params[4] = ls->limit;
 	ls->q.name = "bench_video_list";
-	ls->q.sql = BENCH_LIST_SQL;
+	ls->q.sql = bench_list_sql();
 	ls->q.nparams = 5;
 	ls->q.params = ls->params;
 
+	res = PQexec(ls->db, STORE_SESSION_SQL);	/* the plan shown */
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail("session settings", ls->db);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
 	res = PQprepare(ls->db, ls->q.name, ls->q.sql, ls->q.nparams, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_fail("prepare video_list", ls->db);
