@@ -121,7 +121,6 @@ call_method(struct srv *s, struct srv_call *call, const struct srv_req *r,
 	ProtobufCMessage *in = NULL, *out;
 	enum vg_status st;
 	const char *bad;
-	int rv;
 
 	if (m == NULL)
 		return srv_call_fail(call, VG_UNIMPLEMENTED, "unknown method");
@@ -147,17 +146,9 @@ call_method(struct srv *s, struct srv_call *call, const struct srv_req *r,
 		return srv_call_fail(call, VG_INVALID_ARGUMENT,
 		    "payload is not a valid request message for this method");
 	if ((m->def->flags & (SRV_AUTH | SRV_SELF_CHECK)) == SRV_AUTH) {
-		/* A token outlives its user: confirm the user still exists. */
-		rv = store_user_exists(call->db, call->user_id);
-		if (rv == VG_ENOTFOUND) {
-			st = srv_call_fail(call, VG_UNAUTHENTICATED,
-			    "the token's user no longer exists");
+		st = srv_call_user_check(call);
+		if (st != VG_STATUS_OK)
 			goto out;
-		}
-		if (rv < 0) {
-			st = srv_call_status(call, rv);
-			goto out;
-		}
 	}
 	out = srv_call_alloc(call, m->out->sizeof_message);
 	if (out == NULL) {

@@ -132,11 +132,8 @@ create_job(struct srv_call *call, const void *in, void *out)
 		return srv_call_fail(call, VG_RESOURCE_EXHAUSTED,
 		    "too many active jobs: wait for one to finish or cancel "
 		    "one");
-	if (rv == VG_ENOTFOUND)
-		return srv_call_fail(call, VG_UNAUTHENTICATED,
-		    "the token's user no longer exists");
 	if (rv < 0)
-		return srv_call_status(call, rv);
+		return srv_call_user_status(call, rv);
 	if (outcome == STORE_EXISTING && (strcmp(job.prompt, req->prompt) != 0 ||
 	    job.orientation != (int)req->orientation)) {
 		store_job_fini(&job);

@@ -41,3 +41,19 @@ srv_call_fail(struct srv_call *call, enum vg_status st, const char *message)
 	call->message = message;
 	return st;
 }
+
+enum vg_status
+srv_call_user_status(struct srv_call *call, int rv)
+{
+	if (rv == VG_ENOTFOUND)
+		return srv_call_fail(call, VG_UNAUTHENTICATED,
+		    "the token's user no longer exists");
+	return srv_call_status(call, rv);
+}
+
+enum vg_status
+srv_call_user_check(struct srv_call *call)
+{
+	return srv_call_user_status(call,
+	    store_user_exists(call->db, call->user_id));
+}

@@ -69,10 +69,8 @@ self_reply(struct srv_call *call, int rv, struct store_user *u,
 {
 	enum vg_status st;
 
-	if (rv == VG_ENOTFOUND)
-		return srv_call_fail(call, VG_UNAUTHENTICATED, "the token's user no longer exists");
 	if (rv < 0)
-		return srv_call_status(call, rv);
+		return srv_call_user_status(call, rv);
 	st = user_reply(call, u, out);
 	store_user_fini(u);
 	return st;

@@ -70,6 +70,13 @@ list_videos(struct srv_call *call, const void *in, void *out)
 	    &n);
 	if (rv < 0)
 		return srv_call_status(call, rv);
+	/*
+	 * A video on the page proves its owner exists (videos go with their
+	 * user, ON DELETE CASCADE), so only an empty page asks the database
+	 * whether the token's user is still there.
+	 */
+	if (n == 0 && (st = srv_call_user_check(call)) != VG_STATUS_OK)
+		return st;
 	if (n > size) {
 		resp->next_page_token = srv_page_token(call, SRV_PAGE_VIDEOS,
 		    vids[size - 1].created_us, vids[size - 1].id);
@@ -130,7 +137,7 @@ delete_video(struct srv_call *call, const void *in, void *out)
 }
 
 const struct srv_handler_def srv_video_handlers[] = {
-	{ "ListVideos", list_videos, SRV_LANE_DB, SRV_AUTH },
+	{ "ListVideos", list_videos, SRV_LANE_DB, SRV_AUTH | SRV_SELF_CHECK },
 	{ "GetVideo", get_video, SRV_LANE_DB, SRV_AUTH },
 	{ "DeleteVideo", delete_video, SRV_LANE_DB, SRV_AUTH },
 	{ NULL, NULL, 0, 0 },
