@@ -394,6 +394,40 @@ test_deleted_user_cannot_create(void **state)
 	vgen_client_close(c);
 }
 
+/*
+ * A deep page of ListJobs is an index scan that starts at the page: the
+ * server's own "job_list" statement, explained in a session set up as the
+ * server's (generic plans) 1,000 s into a user's history, with 20 users of
+ * 100 jobs each in the table.  The keyset must be in the index condition.
+ */
+static void
+test_deep_job_page_uses_the_index(void **state)
+{
+	struct fx_stack *fx = *state;
+	char *plan;
+
+	assert_int_equal(fx_pg_exec(&fx->pg,
+	    "INSERT INTO users (email, password_hash, username) "
+	    "SELECT 'plan' || u || '@example.com', '*', 'plan' "
+	    "FROM generate_series(1, 20) u; "
+	    "INSERT INTO video_jobs (user_id, prompt, orientation, status, "
+	    "created_at) SELECT u.id, 'plan job', 'portrait', 'failed', "
+	    "timestamp '2026-01-01' + i * interval '1 minute' FROM users u, "
+	    "generate_series(1, 100) i WHERE u.email LIKE 'plan%@example.com'; "
+	    "ANALYZE users; ANALYZE video_jobs"), 0);
+	/* A generic plan: the values only have to be of the right types. */
+	plan = fx_pg_explain(&fx->pg, "job_list", "gen_random_uuid(), NULL, "
+	    "(extract(epoch from timestamp '2026-01-01') + 1000) * 1000000, "
+	    "'ffffffff-ffff-ffff-ffff-ffffffffffff', 21");
+	assert_int_equal(fx_pg_exec(&fx->pg, "DELETE FROM users "
+	    "WHERE email LIKE 'plan%@example.com'"), 0);
+	assert_non_null(plan);
+	assert_true(fx_plan_has(plan, "Index Cond", "created_at"));
+	assert_false(fx_plan_has(plan, "Seq Scan", NULL));
+	assert_false(fx_plan_has(plan, "Sort", NULL));
+	free(plan);
+}
+
 int
 main(void)
 {
@@ -405,6 +439,7 @@ main(void)
 		cmocka_unit_test(test_active_job_limit_holds_under_concurrency),
 		cmocka_unit_test(test_list_jobs_pages_and_tokens),
 		cmocka_unit_test(test_deleted_user_cannot_create),
+		cmocka_unit_test(test_deep_job_page_uses_the_index),
 	};
 
 	return cmocka_run_group_tests(tests, fx_stack_setup, fx_stack_teardown);

@@ -16,7 +16,6 @@
 #include <libpq-fe.h>
 
 #include "fx.h"
-#include "store_int.h"
 
 #define M_LIST "/vgen.v1.VideoService/ListVideos"
 #define M_GET "/vgen.v1.VideoService/GetVideo"
@@ -364,44 +363,19 @@ static void
 test_deep_page_uses_the_index(void **state)
 {
 	struct fx_stack *fx = *state;
-	const struct store_stmt *st = store_video_stmts;
-	char sql[2048];
-	PGconn *pg = PQconnectdb(fx->pg.conninfo);
-	PGresult *res;
-	bool index = false, bounded = false, seq = false, sort = false;
+	char args[256];
+	char *plan;
 
-	assert_int_equal(PQstatus(pg), CONNECTION_OK);
-	while (st->name != NULL && strcmp(st->name, "video_list") != 0)
-		st++;
-	assert_non_null(st->name);
-	res = PQexec(pg, STORE_SESSION_SQL);	/* the server's generic plans */
-	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
-	PQclear(res);
-	res = PQprepare(pg, "video_list", st->sql, st->nparams, NULL);
-	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
-	PQclear(res);
-	snprintf(sql, sizeof(sql), "EXPLAIN EXECUTE video_list('%s', NULL, "
-	    "(extract(epoch from timestamp '2026-01-01') + 1000) * 1000000, "
-	    "'ffffffff-ffff-ffff-ffff-ffffffffffff', 21)", alice.id);
-	res = PQexec(pg, sql);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	for (int i = 0; i < PQntuples(res); i++) {
-		const char *line = PQgetvalue(res, i, 0);
-
-		index |= strstr(line, "idx_videos_user_created") != NULL;
-		bounded |= strstr(line, "Index Cond") != NULL &&
-		    strstr(line, "created_at") != NULL;
-		seq |= strstr(line, "Seq Scan on videos") != NULL;
-		sort |= strstr(line, "Sort") != NULL;
-		if (getenv("VGEN_TEST_VERBOSE"))
-			fprintf(stderr, "plan: %s\n", line);
-	}
-	PQclear(res);
-	PQfinish(pg);
-	assert_true(index);
-	assert_true(bounded);
-	assert_false(seq);
-	assert_false(sort);
+	snprintf(args, sizeof(args), "'%s', NULL, (extract(epoch from "
+	    "timestamp '2026-01-01') + 1000) * 1000000, "
+	    "'ffffffff-ffff-ffff-ffff-ffffffffffff', 21", alice.id);
+	plan = fx_pg_explain(&fx->pg, "video_list", args);
+	assert_non_null(plan);
+	assert_true(fx_plan_has(plan, "idx_videos_user_created", NULL));
+	assert_true(fx_plan_has(plan, "Index Cond", "created_at"));
+	assert_false(fx_plan_has(plan, "Seq Scan", NULL));
+	assert_false(fx_plan_has(plan, "Sort", NULL));
+	free(plan);
 }
 
 int
