@@ -7,8 +7,10 @@
 #ifndef VGEN_BENCH_H
 #define VGEN_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <libpq-fe.h>
 
@@ -45,6 +47,24 @@ uint32_t rank(const uint32_t *v, size_t n, double q);
  * prints why on failure.  0 or -1.
  */
 int user_setup(const char *urls, struct bench_user *u);
+
+/*
+ * A CPU reading of a process (the server, or the echo baseline's child),
+ * of the machine and of ourselves; cpu_mark takes one (pid <= 0: no
+ * process).  proc_ticks: a process's utime + stime in clock ticks, 0 or
+ * -1.  pid_file reads a pid (as tools/up writes it), 0 or -1 printed.
+ */
+struct cpu_mark {
+	int64_t t;
+	bool srv_ok;
+	uint64_t srv_ticks;	/* utime + stime of the process */
+	uint64_t sys_busy, sys_total;	/* /proc/stat, all cores */
+	double self_s;		/* our own user + system seconds */
+};
+
+void cpu_mark(pid_t pid, struct cpu_mark *m);
+int proc_ticks(pid_t pid, uint64_t *out);
+int pid_file(const char *path, pid_t *out);
 
 /* A libpq connection (5 s connect timeout), or NULL with the reason printed. */
 PGconn *pg_open(const char *conninfo);

@@ -125,14 +125,6 @@ struct ev_opts {
 	bool raw;		/* no server: the bench's own pub0 */
 };
 
-/* A bench clock reading of the server, the machine and ourselves. */
-struct cpu_mark {
-	int64_t t;
-	bool srv_ok;
-	uint64_t srv_ticks;	/* utime + stime of the server */
-	uint64_t sys_busy, sys_total;	/* /proc/stat, all cores */
-	double self_s;		/* our own user + system seconds */
-};
 
 struct dist {
 	size_t n;
@@ -140,31 +132,6 @@ struct dist {
 };
 
 /* ---- /proc ------------------------------------------------------------- */
-
-/* The server's utime + stime in clock ticks.  0 or -1. */
-static int
-proc_ticks(pid_t pid, uint64_t *out)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: fields follow the last ')'. */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return -1;
-	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	    "%llu %llu", &ut, &st) != 2)
-		return -1;
-	*out = ut + st;
-	return 0;
-}
 
 /* VmRSS and RssAnon of pid in kB.  0 or -1. */
 static int
@@ -236,32 +203,6 @@ proc_env(pid_t pid, const char *name, char *out, size_t len)
 			snprintf(out, len, "%s", buf + i + nl + 1);
 			return;
 		}
-}
-
-static void
-cpu_mark(pid_t pid, struct cpu_mark *m)
-{
-	unsigned long long v[10] = { 0 };
-	struct rusage ru;
-	FILE *f;
-
-	memset(m, 0, sizeof(*m));
-	m->t = now_ns();
-	m->srv_ok = pid > 0 && proc_ticks(pid, &m->srv_ticks) == 0;
-	if ((f = fopen("/proc/stat", "r")) != NULL) {
-		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
-		    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-		    &v[7]) == 8) {
-			for (int i = 0; i < 8; i++)
-				m->sys_total += v[i];
-			m->sys_busy = m->sys_total - v[3] - v[4];
-		}
-		fclose(f);
-	}
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		m->self_s = (double)ru.ru_utime.tv_sec +
-		    (double)ru.ru_utime.tv_usec / 1e6 +
-		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* Prints the CPU used between a and b, in cores (1.0: one core busy). */
@@ -2108,28 +2049,6 @@ static const char usage[] =
     "                        the bench publishes the hub's frames from its\n"
     "                        own pub0 (send buffer as the hub's) on the same schedule:\n"
     "                        what nng pub/sub alone delivers here\n";
-
-static int
-pid_file(const char *path, pid_t *out)
-{
-	char buf[32] = "";
-	long v;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL || fgets(buf, sizeof(buf), f) == NULL) {
-		fprintf(stderr, "vgen-bench: cannot read %s: %s\n", path,
-		    strerror(errno));
-		if (f != NULL)
-			fclose(f);
-		return -1;
-	}
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-	if (parse_long("the pid file", buf, 1, INT32_MAX, &v) < 0)
-		return -1;
-	*out = (pid_t)v;
-	return 0;
-}
 
 enum {
 	OPT_SERVER = 256, OPT_EVENTS, OPT_DB, OPT_PID, OPT_PIDFILE, OPT_IDLE,

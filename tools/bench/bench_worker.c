@@ -235,28 +235,13 @@ cell(const PGresult *res, int row, int col)
 	return strtol(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* utime + stime of pid in clock ticks, from /proc/PID/stat; -1 if gone. */
+/* utime + stime of pid in clock ticks (bench.h's proc_ticks); -1 if gone. */
 static int64_t
-proc_ticks(pid_t pid)
+ticks_of(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	ssize_t len;
-	int fd;
+	uint64_t t;
 
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -1;
-	buf[len] = '\0';
-	/* The name in parentheses may hold spaces: count from the last ')'. */
-	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %*c %*d %*d "
-	    "%*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (int64_t)(ut + st);
+	return proc_ticks(pid, &t) == 0 ? (int64_t)t : -1;
 }
 
 /* A "Vm...:" line of /proc/PID/status in kB, or -1. */
@@ -855,8 +840,8 @@ static void
 stream_sample(struct run *r, long n, const struct counts *c, int64_t now,
     struct stream_obs *o)
 {
-	int64_t k = proc_ticks(r->worker.pid);
-	int64_t fk = proc_ticks(r->fake.pid);
+	int64_t k = ticks_of(r->worker.pid);
+	int64_t fk = ticks_of(r->fake.pid);
 
 	if (c->streaming > o->peak)
 		o->peak = c->streaming;
@@ -909,7 +894,7 @@ stream_watch(struct run *r, const struct wopts *o, const char *ids,
 			return -1;
 		if (c.completed + c.failed == o->n) {
 			ob->t_end = now;
-			ob->k_end = proc_ticks(r->worker.pid);
+			ob->k_end = ticks_of(r->worker.pid);
 			ob->hwm_kb = proc_kb(r->worker.pid, "VmHWM");
 			if (ob->k_end < 0 || ob->hwm_kb < 0) {
 				fprintf(stderr, "vgen-bench: cannot read "

@@ -41,6 +41,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -167,6 +168,15 @@ struct result {
 	uint64_t ok, errors, dropped;
 	uint32_t p50, p99, p999, max;
 	uint64_t err[K_NKINDS];
+	/*
+	 * CPU over the measured seconds, in cores: the measured process (the
+	 * server's --server-pid, or the echo baseline's child), this bench
+	 * (its clients, and an in-process echo) and the whole machine.
+	 */
+	struct {
+		bool ok, proc_ok;
+		double proc, bench, machine;
+	} cpu;
 };
 
 /* The echo baseline: a rep0 socket served by aio callbacks. */
@@ -192,6 +202,7 @@ struct opts {
 	const char *query;
 	const char *bg_method;
 	long clients, secs, bg_clients, timeout_ms;
+	pid_t server_pid;	/* for CPU per call; -1 when not given */
 	bool no_baseline, baseline_process, json;
 };
 
@@ -212,7 +223,10 @@ static const char usage[] =
     "      1 s warm-up then -d seconds measured.  First the same frames\n"
     "      against an in-process nng echo server (aio callbacks, 64\n"
     "      contexts), then against the server; prints req/s, p50, p99,\n"
-    "      p99.9, max, errors and the ratios server/baseline.\n"
+    "      p99.9, max, errors and the ratios server/baseline; then the\n"
+    "      CPU each call cost the server (--server-pid; for the baseline\n"
+    "      the echo child of --baseline-process), this bench's clients\n"
+    "      and the whole machine, in microseconds of CPU per call.\n"
     "      --baseline-process  serve the echo from a child process instead,\n"
     "      as vgen-server serves from its own (not sharing nng's threads).\n"
     "      --background METHOD:N  N more threads load METHOD, uncounted,\n"
@@ -240,6 +254,10 @@ static const char usage[] =
     "  --timeout MS           per-call reply timeout (10000)\n"
     "  --database-url CONN    libpq connection string ($VGEN_DATABASE_URL)\n"
     "  --listen URL           echo address (tcp://127.0.0.1:7499)\n"
+    "  --server-pid PID       rpc: vgen-server on this host; adds its CPU\n"
+    "                         per call (the echo child's for the baseline)\n"
+    "  --server-pid-file F    read that pid from F (tools/up writes\n"
+    "                         var/run/vgen-server.pid)\n"
     "  --json                 one JSON object on stdout instead of a table\n";
 
 int64_t
@@ -637,6 +655,80 @@ pool_join(struct pool *p)
 	p->t_stop = now_ns();
 }
 
+/* ---- CPU readings --------------------------------------------------------- */
+
+int
+proc_ticks(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields follow the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%llu %llu", &ut, &st) != 2)
+		return -1;
+	*out = ut + st;
+	return 0;
+}
+
+void
+cpu_mark(pid_t pid, struct cpu_mark *m)
+{
+	unsigned long long v[10] = { 0 };
+	struct rusage ru;
+	FILE *f;
+
+	memset(m, 0, sizeof(*m));
+	m->t = now_ns();
+	m->srv_ok = pid > 0 && proc_ticks(pid, &m->srv_ticks) == 0;
+	if ((f = fopen("/proc/stat", "r")) != NULL) {
+		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+		    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+		    &v[7]) == 8) {
+			for (int i = 0; i < 8; i++)
+				m->sys_total += v[i];
+			m->sys_busy = m->sys_total - v[3] - v[4];
+		}
+		fclose(f);
+	}
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		m->self_s = (double)ru.ru_utime.tv_sec +
+		    (double)ru.ru_utime.tv_usec / 1e6 +
+		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+int
+pid_file(const char *path, pid_t *out)
+{
+	char buf[32] = "";
+	long v;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL || fgets(buf, sizeof(buf), f) == NULL) {
+		fprintf(stderr, "vgen-bench: cannot read %s: %s\n", path,
+		    strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	if (parse_long("the pid file", buf, 1, INT32_MAX, &v) < 0)
+		return -1;
+	*out = (pid_t)v;
+	return 0;
+}
+
 int
 cmp_u32(const void *a, const void *b)
 {
@@ -706,6 +798,25 @@ pool_result(struct pool *p, const char *name, struct result *r)
 	return 0;
 }
 
+/* The CPU used between two readings, into r->cpu. */
+static void
+cpu_use(const struct cpu_mark *a, const struct cpu_mark *b, struct result *r)
+{
+	double secs = (double)(b->t - a->t) / 1e9;
+	long hz = sysconf(_SC_CLK_TCK), ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (secs <= 0 || b->sys_total <= a->sys_total)
+		return;
+	r->cpu.ok = true;
+	r->cpu.proc_ok = a->srv_ok && b->srv_ok;
+	if (r->cpu.proc_ok)
+		r->cpu.proc = (double)(b->srv_ticks - a->srv_ticks) /
+		    (double)hz / secs;
+	r->cpu.bench = (b->self_s - a->self_s) / secs;
+	r->cpu.machine = (double)(b->sys_busy - a->sys_busy) /
+	    (double)(b->sys_total - a->sys_total) * (double)ncpu;
+}
+
 /*
  * run_load measures one foreground load from start to finish: n threads
  * on `urls` (or the database, running q), warm-up, `secs` seconds,
@@ -715,8 +826,9 @@ static int
 run_load(const char *name, int n, int (*call)(struct worker *),
     const struct frame *f, const char *urls, const char *conninfo,
     const struct pg_query *q, int nvar, long secs, long timeout_ms,
-    struct result *r)
+    pid_t pid, struct result *r)
 {
+	struct cpu_mark a, b;
 	struct pool p;
 	int rv = -1;
 
@@ -729,8 +841,15 @@ run_load(const char *name, int n, int (*call)(struct worker *),
 		pool_join(&p);
 		goto out;
 	}
+	if (p.t_meas > now_ns())
+		sleep_ms((p.t_meas - now_ns()) / 1000000);
+	cpu_mark(pid, &a);
+	if (p.t_end > now_ns())
+		sleep_ms((p.t_end - now_ns()) / 1000000);
+	cpu_mark(pid, &b);
 	pool_join(&p);
-	rv = pool_result(&p, name, r);
+	if ((rv = pool_result(&p, name, r)) == 0)
+		cpu_use(&a, &b, r);
 out:
 	pool_fini(&p);
 	return rv;
@@ -1526,6 +1645,31 @@ table_head(void)
 	    "p99 us", "p99.9 us", "max us", "errors");
 }
 
+/*
+ * CPU per call, in µs: what the 2 (or N) cores gave each call.  The
+ * machine's figure includes everything on it (PostgreSQL, other work).
+ */
+static void
+cpu_head(void)
+{
+	printf("%-26s %10s %9s %9s   (CPU per call, us)\n", "", "process",
+	    "bench", "machine");
+}
+
+static void
+cpu_row(const struct result *r)
+{
+	char proc[16] = "-";
+
+	if (!r->cpu.ok || r->rps <= 0)
+		return;
+	if (r->cpu.proc_ok)
+		snprintf(proc, sizeof(proc), "%.1f", r->cpu.proc * 1e6 / r->rps);
+	printf("%-26s %10s %9.1f %9.1f   (machine %.2f cores busy)\n",
+	    r->name, proc, r->cpu.bench * 1e6 / r->rps,
+	    r->cpu.machine * 1e6 / r->rps, r->cpu.machine);
+}
+
 static void
 table_row(const struct result *r)
 {
@@ -1593,7 +1737,15 @@ json_result(const char *key, const struct result *r)
 		    r->err[k]);
 		first = false;
 	}
-	printf("}}");
+	printf("}");
+	if (r->cpu.ok) {
+		printf(",\"cpu_cores\":{\"bench\":%.4f,\"machine\":%.4f",
+		    r->cpu.bench, r->cpu.machine);
+		if (r->cpu.proc_ok)
+			printf(",\"process\":%.4f", r->cpu.proc);
+		printf("}");
+	}
+	printf("}");
 }
 
 /* ---- modes ------------------------------------------------------------- */
@@ -1685,7 +1837,7 @@ mode_rpc(const struct opts *o)
 		if (pid < 0)
 			goto out;
 		brv = run_load(name_base, n, call_echo, load, url, NULL, NULL,
-		    nvar, o->secs, o->timeout_ms, &base);
+		    nvar, o->secs, o->timeout_ms, pid, &base);
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);
 		if (brv < 0)
@@ -1696,24 +1848,24 @@ mode_rpc(const struct opts *o)
 		if (echo_start(&echo, "tcp://127.0.0.1:0") < 0)
 			goto out;
 		brv = run_load(name_base, n, call_echo, load, echo.url, NULL,
-		    NULL, nvar, o->secs, o->timeout_ms, &base);
+		    NULL, nvar, o->secs, o->timeout_ms, -1, &base);
 		echo_stop(&echo);
 		if (brv < 0)
 			goto out;
 	}
 	if (is_create && have_pg) {
 		if (run_load("pg INSERT (raw)", n, call_pg, NULL, NULL,
-		    o->database_url, cs.ins, n, o->secs, o->timeout_ms,
+		    o->database_url, cs.ins, n, o->secs, o->timeout_ms, -1,
 		    &pgr) < 0)
 			goto out;
 		create_clear(&cs, o->database_url);
 	}
 	if (is_list && have_pg && run_load("pg keyset (same query)", n,
 	    call_pg, NULL, NULL, o->database_url, &ls.q, 1, o->secs,
-	    o->timeout_ms, &pgr) < 0)
+	    o->timeout_ms, -1, &pgr) < 0)
 		goto out;
 	if (run_load(name_idle, n, call_rpc, load, o->server, NULL, NULL,
-	    nvar, o->secs, o->timeout_ms, &idle) < 0)
+	    nvar, o->secs, o->timeout_ms, o->server_pid, &idle) < 0)
 		goto out;
 	if (have_bg) {
 		fprintf(stderr, "vgen-bench: background: %ld clients on %s\n",
@@ -1727,7 +1879,8 @@ mode_rpc(const struct opts *o)
 		}
 		/* The foreground's warm-up lets the background ramp up too. */
 		if (run_load(name_loaded, n, call_rpc, load, o->server, NULL,
-		    NULL, nvar, o->secs, o->timeout_ms, &loaded) < 0) {
+		    NULL, nvar, o->secs, o->timeout_ms, o->server_pid,
+		    &loaded) < 0) {
 			pool_join(&bg);
 			goto out;
 		}
@@ -1812,6 +1965,15 @@ mode_rpc(const struct opts *o)
 			table_row(&loaded);
 			table_row(&bgr);
 		}
+		printf("\n");
+		cpu_head();
+		if (!o->no_baseline)
+			cpu_row(&base);
+		if (have_pg)
+			cpu_row(&pgr);
+		cpu_row(&idle);
+		if (have_bg)
+			cpu_row(&loaded);
 		printf("\n");
 		if (!o->no_baseline)
 			printf("server/baseline: throughput %.2f, p99 %.2f\n",
@@ -1898,7 +2060,7 @@ mode_pg(const struct opts *o)
 		    "absent id (the same index probe, no row)\n");
 
 	if (run_load("pg pk select", (int)o->clients, call_pg, NULL, NULL,
-	    o->database_url, &pk, 1, o->secs, o->timeout_ms, &r) < 0)
+	    o->database_url, &pk, 1, o->secs, o->timeout_ms, -1, &r) < 0)
 		return 1;
 	if (o->json) {
 		printf("{\"mode\":\"pg\",\"query\":\"pk\",\"clients\":%ld,"
@@ -1975,7 +2137,7 @@ parse_background(const char *s, struct opts *o)
 enum {
 	OPT_SERVER = 256, OPT_NO_BASELINE, OPT_BACKGROUND, OPT_JSON,
 	OPT_TIMEOUT, OPT_DATABASE_URL, OPT_QUERY, OPT_LISTEN, OPT_METHOD,
-	OPT_BASELINE_PROC,
+	OPT_BASELINE_PROC, OPT_PID, OPT_PIDFILE,
 };
 
 static int
@@ -1994,11 +2156,14 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "database-url", required_argument, NULL, OPT_DATABASE_URL },
 		{ "query", required_argument, NULL, OPT_QUERY },
 		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "server-pid", required_argument, NULL, OPT_PID },
+		{ "server-pid-file", required_argument, NULL, OPT_PIDFILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool secs_set = false;
 	const char *env;
+	long pid;
 	int ch;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
@@ -2018,6 +2183,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->timeout_ms = 10000;
 	o->query = "pk";
 	o->listen = "tcp://127.0.0.1:7499";
+	o->server_pid = -1;
 	env = getenv("VGEN_SERVER");
 	o->server = env != NULL && *env != '\0' ? env : VGEN_DEFAULT_SERVER;
 	o->database_url = getenv("VGEN_DATABASE_URL");
@@ -2068,6 +2234,16 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_LISTEN:
 			o->listen = optarg;
+			break;
+		case OPT_PID:
+			if (parse_long("--server-pid", optarg, 1, INT32_MAX,
+			    &pid) < 0)
+				return 2;
+			o->server_pid = (pid_t)pid;
+			break;
+		case OPT_PIDFILE:
+			if (pid_file(optarg, &o->server_pid) < 0)
+				return 2;
 			break;
 		case 'h':
 			fputs(usage, stdout);
