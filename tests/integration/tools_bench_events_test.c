@@ -15,14 +15,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fx.h"
@@ -38,27 +33,25 @@
 /*
  * bench runs vgen-bench events with `argv` (NULL-terminated, after
  * "events"), then the stack's --server, --events, --database-url and
- * --server-pid.  Its stdout goes into out (printed on stderr for the
- * log), its stderr straight to ours.  Returns the exit code, or 128 + the
- * signal.
+ * --server-pid, through fx_run (stdout into out, and into the log).
+ * Returns fx_run's: the exit code, 128 + a signal, or -1.
  */
 static int
 bench(struct fx_stack *fx, const char *const *argv, char *out)
 {
-	char pid[16], *args[40];
-	size_t n = 0, len = 0;
-	int fds[2], ws = 0;
-	pid_t child;
+	const char *args[40];
+	char pid[16];
+	size_t n = 0;
 
 	if (access(BENCH, X_OK) != 0) {
 		fprintf(stderr, "no %s: build target vgen-bench\n", BENCH);
 		skip();
 	}
 	snprintf(pid, sizeof(pid), "%d", (int)fx->srv.pid);
-	args[n++] = "vgen-bench";
+	args[n++] = BENCH;
 	args[n++] = "events";
 	for (size_t i = 0; argv[i] != NULL && n < 28; i++)
-		args[n++] = (char *)argv[i];
+		args[n++] = argv[i];
 	args[n++] = "--server";
 	args[n++] = fx->srv.rpc_url;
 	args[n++] = "--events";
@@ -68,38 +61,7 @@ bench(struct fx_stack *fx, const char *const *argv, char *out)
 	args[n++] = "--server-pid";
 	args[n++] = pid;
 	args[n] = NULL;
-
-	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		execv(BENCH, args);
-		_exit(127);
-	}
-	close(fds[1]);
-	for (;;) {
-		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&p, 1, RUN_MS) <= 0)
-			break;
-		r = read(fds[0], out + len, OUT_MAX - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fds[0]);
-	out[len] = '\0';
-	fprintf(stderr, "%s", out);
-	if (fx_reap(child, RUN_MS, &ws) < 0) {
-		kill(child, SIGKILL);
-		(void)fx_reap(child, RUN_MS, &ws);
-		fail_msg("vgen-bench did not finish within %d s", RUN_MS / 1000);
-	}
-	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+	return fx_run(args, out, OUT_MAX, RUN_MS);
 }
 
 static void

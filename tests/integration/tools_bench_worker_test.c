@@ -11,15 +11,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fx.h"
@@ -37,59 +31,12 @@ static int
 bench(const char *const *args, char *out, size_t n)
 {
 	const char *argv[24] = { BENCH_BIN };
-	pid_t parent = getpid(), pid;
-	size_t got = 0, i = 1;
-	int fds[2], st = 0;
+	size_t i = 1;
 
 	for (; *args != NULL && i < 23; args++)
 		argv[i++] = *args;
 	argv[i] = NULL;
-	if (access(BENCH_BIN, X_OK) < 0) {
-		fprintf(stderr, "%s: not built\n", BENCH_BIN);
-		return -1;
-	}
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
-		    getppid() != parent)
-			_exit(126);
-		dup2(fds[1], STDOUT_FILENO);
-		execv(BENCH_BIN, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		return -1;
-	}
-	for (;;) {
-		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		char buf[512];
-		ssize_t r;
-
-		if (poll(&pfd, 1, RUN_MS) <= 0)
-			break;
-		if ((r = read(fds[0], buf, sizeof(buf))) <= 0)
-			break;
-		if (got + 1 < n) {
-			size_t k = (size_t)r < n - 1 - got ? (size_t)r :
-			    n - 1 - got;
-
-			memcpy(out + got, buf, k);
-			got += k;
-		}
-	}
-	out[got] = '\0';
-	close(fds[0]);
-	fputs(out, stderr);	/* the report, in the test's log */
-	if (fx_reap(pid, RUN_MS, &st) < 0) {
-		kill(pid, SIGKILL);
-		(void)fx_reap(pid, 10000, &st);
-		return -1;
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return fx_run(argv, out, n, RUN_MS);
 }
 
 static void

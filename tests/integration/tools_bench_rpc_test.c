@@ -1,0 +1,148 @@
+/*
+ * tests/integration/tools_bench_rpc_test.c: vgen-bench rpc as a child
+ * process against vgen-server on a private PostgreSQL, for a second at a
+ * time: each run must end with exit 0, no failed call, every row of the
+ * report and the CPU each call cost (the server's through --server-pid,
+ * the echo child's for --baseline-process).  The figures themselves are
+ * not checked: benchmarks are not timed tests (DESIGN §9).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx.h"
+
+#define BENCH VGEN_BIN_DIR "/vgen-bench"
+#define RUN_MS 120000		/* a run far slower than this has hung */
+#define OUT_MAX (64 * 1024)
+
+/*
+ * Runs vgen-bench rpc with `argv` (after "rpc"), then the stack's
+ * --server, --database-url and --server-pid, and --json.  fx_run's code.
+ */
+static int
+bench(struct fx_stack *fx, const char *const *argv, char *out)
+{
+	const char *args[32];
+	char pid[16];
+	size_t n = 0;
+
+	snprintf(pid, sizeof(pid), "%d", (int)fx->srv.pid);
+	args[n++] = BENCH;
+	args[n++] = "rpc";
+	for (size_t i = 0; argv[i] != NULL && n < 24; i++)
+		args[n++] = argv[i];
+	args[n++] = "--server";
+	args[n++] = fx->srv.rpc_url;
+	args[n++] = "--database-url";
+	args[n++] = fx->pg.conninfo;
+	args[n++] = "--server-pid";
+	args[n++] = pid;
+	args[n++] = "--json";
+	args[n] = NULL;
+	return fx_run(args, out, OUT_MAX, RUN_MS);
+}
+
+/*
+ * The number after "key": inside the JSON object that follows the first
+ * "obj": of out (its nested objects included; obj NULL: anywhere), or -1
+ * when absent.  The report holds no braces inside its strings.
+ */
+static double
+num(const char *out, const char *obj, const char *key)
+{
+	char pat[64];
+	const char *start = out, *end = out + strlen(out), *p;
+	int depth = 0;
+
+	if (obj != NULL) {
+		snprintf(pat, sizeof(pat), "\"%s\":{", obj);
+		if ((start = strstr(out, pat)) == NULL)
+			return -1;
+		start += strlen(pat) - 1;	/* at its '{' */
+		for (p = start; *p != '\0'; p++) {
+			depth += *p == '{' ? 1 : *p == '}' ? -1 : 0;
+			if (depth == 0)
+				break;
+		}
+		end = p;
+	}
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(start, pat);
+	if (p == NULL || p >= end)
+		return -1;
+	return strtod(p + strlen(pat), NULL);
+}
+
+static void
+test_getme_with_the_baseline_in_its_own_process(void **state)
+{
+	static const char *const argv[] = { "--method", "GetMe", "-c", "2",
+		"-d", "1", "--baseline-process", "--timeout", "5000", NULL };
+	char *out = malloc(OUT_MAX);
+
+	assert_non_null(out);
+	assert_int_equal(bench(*state, argv, out), 0);
+	assert_non_null(strstr(out, "\"method\":\"GetMe\""));
+	assert_non_null(strstr(out, "\"baseline_process\":true"));
+	assert_true(num(out, "baseline", "req_per_s") > 0);
+	assert_true(num(out, "server", "req_per_s") > 0);
+	assert_true(num(out, "server", "errors") == 0);
+	/* CPU: the echo child's and the server's, both measured */
+	assert_true(num(out, "baseline", "process") > 0);
+	assert_true(num(out, "server", "process") > 0);
+	assert_true(num(out, "server", "machine") > 0);
+	assert_true(num(out, NULL, "ratio_rps") > 0);
+	free(out);
+}
+
+static void
+test_deep_gallery_page_reports_L(void **state)
+{
+	static const char *const argv[] = { "--method", "ListVideosDeep",
+		"-c", "2", "-d", "1", "--timeout", "5000", NULL };
+	char *out = malloc(OUT_MAX);
+
+	assert_non_null(out);
+	assert_int_equal(bench(*state, argv, out), 0);
+	assert_non_null(strstr(out, "\"page\":400"));
+	assert_true(num(out, "pg", "req_per_s") > 0);
+	assert_true(num(out, "pg", "errors") == 0);
+	assert_true(num(out, "server", "req_per_s") > 0);
+	assert_true(num(out, "server", "errors") == 0);
+	assert_true(num(out, NULL, "L_req_per_s") > 0);
+	assert_true(num(out, NULL, "ratio_server_L") > 0);
+	free(out);
+}
+
+static void
+test_bad_server_pid_is_a_usage_error(void **state)
+{
+	const char *const zero[] = { BENCH, "rpc", "--method", "Health",
+		"--server-pid", "0", NULL };
+	const char *const nofile[] = { BENCH, "rpc", "--method", "Health",
+		"--server-pid-file", "/nonexistent/vgen-server.pid", NULL };
+	char out[4096];
+
+	(void)state;
+	assert_int_equal(fx_run(zero, out, sizeof(out), RUN_MS), 2);
+	assert_int_equal(fx_run(nofile, out, sizeof(out), RUN_MS), 2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_getme_with_the_baseline_in_its_own_process),
+		cmocka_unit_test(test_deep_gallery_page_reports_L),
+		cmocka_unit_test(test_bad_server_pid_is_a_usage_error),
+	};
+
+	return cmocka_run_group_tests(tests, fx_stack_setup, fx_stack_teardown);
+}
