@@ -3,8 +3,9 @@
  * process against vgen-server on a private PostgreSQL, for a second at a
  * time: each run must end with exit 0, no failed call, every row of the
  * report and the CPU each call cost (the server's through --server-pid,
- * the echo child's for --baseline-process).  The figures themselves are
- * not checked: benchmarks are not timed tests (DESIGN §9).
+ * the echo child's for --baseline-process) and its users deleted after.
+ * The figures themselves are not checked: benchmarks are not timed tests
+ * (DESIGN §9).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,6 +81,15 @@ num(const char *out, const char *obj, const char *key)
 	return strtod(p + strlen(pat), NULL);
 }
 
+/* The bench deleted its users (and with them their videos). */
+static void
+assert_no_bench_users(struct fx_stack *fx)
+{
+	assert_int_equal(fx_pg_exec(&fx->pg, "DO $$ BEGIN IF EXISTS (SELECT 1 "
+	    "FROM users WHERE email LIKE 'bench-%@example.com') THEN RAISE "
+	    "EXCEPTION 'vgen-bench left its users'; END IF; END $$"), 0);
+}
+
 static void
 test_getme_with_the_baseline_in_its_own_process(void **state)
 {
@@ -99,6 +109,7 @@ test_getme_with_the_baseline_in_its_own_process(void **state)
 	assert_true(num(out, "server", "process") > 0);
 	assert_true(num(out, "server", "machine") > 0);
 	assert_true(num(out, NULL, "ratio_rps") > 0);
+	assert_no_bench_users(*state);
 	free(out);
 }
 
@@ -118,6 +129,7 @@ test_deep_gallery_page_reports_L(void **state)
 	assert_true(num(out, "server", "errors") == 0);
 	assert_true(num(out, NULL, "L_req_per_s") > 0);
 	assert_true(num(out, NULL, "ratio_server_L") > 0);
+	assert_no_bench_users(*state);
 	free(out);
 }
 

@@ -49,6 +49,13 @@ uint32_t rank(const uint32_t *v, size_t n, double q);
 int user_setup(const char *urls, struct bench_user *u);
 
 /*
+ * users_drop deletes the n bench users (their jobs and videos go with
+ * them: ON DELETE CASCADE) through conninfo; without a database it says
+ * on stderr that they stay.  Users whose setup failed (no id) are skipped.
+ */
+void users_drop(const char *conninfo, const struct bench_user *users, int n);
+
+/*
  * A CPU reading of a process (the server, or the echo baseline's child),
  * of the machine and of ourselves; cpu_mark takes one (pid <= 0: no
  * process).  proc_ticks: a process's utime + stime in clock ticks, 0 or

@@ -1522,6 +1522,7 @@ out:
 	free(r.snd);
 	free(r.t_send);
 	free(r.t_commit);
+	users_drop(o->database_url, &u, 1);
 	free(u.bearer);
 	return code;
 }
@@ -1994,6 +1995,7 @@ out:
 	free(job);
 	free(step);
 	free(lat);
+	users_drop(o->database_url, &u, 1);
 	free(u.bearer);
 	return code;
 }
@@ -2024,7 +2026,8 @@ static const char usage[] =
     "\n"
     "  --server URL          RPC endpoint ($VGEN_SERVER, tcp://127.0.0.1:7400)\n"
     "  --events URL          pub socket ($VGEN_EVENTS, tcp://127.0.0.1:7401)\n"
-    "  --database-url CONN   the server's database ($VGEN_DATABASE_URL)\n"
+    "  --database-url CONN   the server's database ($VGEN_DATABASE_URL);\n"
+    "                        the bench user is deleted from it at the end\n"
     "  --server-pid PID      vgen-server on this host, for CPU and memory\n"
     "  --server-pid-file F   read the pid from F (tools/up writes\n"
     "                        var/run/vgen-server.pid)\n"

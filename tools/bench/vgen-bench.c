@@ -252,7 +252,9 @@ static const char usage[] =
     "  --server URL           vgen-server RPC URL(s), comma-separated\n"
     "                         ($VGEN_SERVER, else " VGEN_DEFAULT_SERVER ")\n"
     "  --timeout MS           per-call reply timeout (10000)\n"
-    "  --database-url CONN    libpq connection string ($VGEN_DATABASE_URL)\n"
+    "  --database-url CONN    libpq connection string ($VGEN_DATABASE_URL);\n"
+    "                         with it, the bench's users (and what they\n"
+    "                         own) are deleted at the end\n"
     "  --listen URL           echo address (tcp://127.0.0.1:7499)\n"
     "  --server-pid PID       rpc: vgen-server on this host; adds its CPU\n"
     "                         per call (the echo child's for the baseline)\n"
@@ -1469,7 +1471,7 @@ out:
 	return rv;
 }
 
-/* list_fini deletes the bench videos (the user stays, as ever). */
+/* list_fini deletes the bench videos (users_drop, the user, later). */
 static void
 list_fini(struct list_setup *ls)
 {
@@ -1572,57 +1574,92 @@ create_setup(struct create_setup *cs, const char *urls, int n)
 	return 0;
 }
 
+/* The ids of users as a uuid[] literal, "{id,id,...}" (malloc'd), or NULL. */
+static char *
+ids_literal(const struct bench_user *users, int n)
+{
+	char *ids = malloc((size_t)n * (VG_UUID_STRLEN + 1) + 3);
+	size_t len = 0;
+
+	if (ids == NULL)
+		return NULL;
+	ids[len++] = '{';
+	for (int i = 0; i < n; i++) {
+		if (users[i].id[0] == '\0')
+			continue;
+		if (len > 1)
+			ids[len++] = ',';
+		memcpy(ids + len, users[i].id, strlen(users[i].id));
+		len += strlen(users[i].id);
+	}
+	ids[len++] = '}';
+	ids[len] = '\0';
+	return ids;
+}
+
+/*
+ * Runs `sql` with the users' ids as $1 (uuid[]) and says what it did to
+ * `what`.  Nothing without a database.
+ */
+static void
+users_exec(const char *conninfo, const struct bench_user *users, int n,
+    const char *sql, const char *what)
+{
+	const char *params[1] = { NULL };
+	PGresult *res;
+	PGconn *db;
+
+	if (users == NULL || n <= 0 || conninfo == NULL || *conninfo == '\0' ||
+	    (params[0] = ids_literal(users, n)) == NULL)
+		return;
+	if ((db = pg_open(conninfo)) != NULL) {
+		res = PQexecParams(db, sql, 1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			pg_fail(what, db);
+		else
+			fprintf(stderr, "vgen-bench: %s: %s\n", what,
+			    PQcmdTuples(res));
+		PQclear(res);
+	}
+	PQfinish(db);
+	free((char *)params[0]);
+}
+
+void
+users_drop(const char *conninfo, const struct bench_user *users, int n)
+{
+	int have = 0;
+
+	for (int i = 0; users != NULL && i < n; i++)
+		have += users[i].id[0] != '\0';
+	if (have == 0)
+		return;
+	if (conninfo == NULL || *conninfo == '\0') {
+		fprintf(stderr, "vgen-bench: %d bench user%s left in the "
+		    "database (no --database-url to delete %s)\n", have,
+		    have == 1 ? "" : "s", have == 1 ? "it" : "them");
+		return;
+	}
+	users_exec(conninfo, users, n, "DELETE FROM users WHERE "
+	    "id = ANY($1::uuid[])", "bench users deleted");
+}
+
 /*
  * create_clear deletes the bench users' jobs, when it can reach the
  * database: after the raw INSERTs, whose rows CreateJob's active-job
- * count would otherwise walk through, and at the end (a worker started
- * later would run them all).
+ * count would otherwise walk through.
  */
 static void
 create_clear(struct create_setup *cs, const char *conninfo)
 {
-	const char *params[1] = { NULL };
-	char *ids = NULL;
-	size_t len = 0;
-	PGresult *res;
-	PGconn *db;
-
-	/* The users' ids as an array literal: "{id,id,...}". */
-	if (cs->users != NULL && conninfo != NULL && *conninfo != '\0' &&
-	    (ids = malloc((size_t)cs->n * (VG_UUID_STRLEN + 1) + 3)) != NULL) {
-		ids[len++] = '{';
-		for (int i = 0; i < cs->n; i++) {
-			if (cs->users[i].id[0] == '\0')
-				continue;
-			if (len > 1)
-				ids[len++] = ',';
-			memcpy(ids + len, cs->users[i].id,
-			    strlen(cs->users[i].id));
-			len += strlen(cs->users[i].id);
-		}
-		ids[len++] = '}';
-		ids[len] = '\0';
-		params[0] = ids;
-		if ((db = pg_open(conninfo)) != NULL) {
-			res = PQexecParams(db, "DELETE FROM video_jobs WHERE "
-			    "user_id = ANY($1::uuid[])", 1, NULL, params, NULL,
-			    NULL, 0);
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-				pg_fail("deleting the bench jobs", db);
-			else
-				fprintf(stderr, "vgen-bench: deleted the %s "
-				    "bench jobs\n", PQcmdTuples(res));
-			PQclear(res);
-		}
-		PQfinish(db);
-	}
-	free(ids);
+	users_exec(conninfo, cs->users, cs->n, "DELETE FROM video_jobs "
+	    "WHERE user_id = ANY($1::uuid[])", "bench jobs deleted");
 }
 
 static void
 create_fini(struct create_setup *cs, const char *conninfo)
 {
-	create_clear(cs, conninfo);
+	users_drop(conninfo, cs->users, cs->n);	/* their jobs too */
 	for (int i = 0; i < cs->n; i++) {
 		if (cs->users != NULL)
 			free(cs->users[i].bearer);
@@ -2009,6 +2046,7 @@ out:
 	pool_fini(&bg);
 	list_fini(&ls);
 	create_fini(&cs, o->database_url);
+	users_drop(o->database_url, &user, 1);
 	free(fg.buf);
 	free(bgf.buf);
 	free(user.bearer);
