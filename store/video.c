@@ -14,8 +14,15 @@
 	"duration, " STORE_TS_US("created_at") ", " STORE_TS_US("updated_at")
 
 const struct store_stmt store_video_stmts[] = {
+	/*
+	 * A page of the gallery, and of one orientation of it: two
+	 * statements, so that each has its own index in its generic plan.
+	 */
 	{ "video_list", "SELECT " VIDEO_COLS " FROM videos WHERE user_id = $1 "
-	    "AND ($2::orientation_type IS NULL OR orientation = $2) "
+	    "AND " STORE_KEYSET_BEFORE("$2", "$3") " "
+	    "ORDER BY created_at DESC, id DESC LIMIT $4", 4, true },
+	{ "video_list_orient", "SELECT " VIDEO_COLS " FROM videos "
+	    "WHERE user_id = $1 AND orientation = $2::orientation_type "
 	    "AND " STORE_KEYSET_BEFORE("$3", "$4") " "
 	    "ORDER BY created_at DESC, id DESC LIMIT $5", 5, true },
 	{ "video_get", "SELECT " VIDEO_COLS " FROM videos "
@@ -70,10 +77,11 @@ store_video_list(store_conn *db, const char *user_id, int orientation,
     int64_t after_us, const char *after_id, int limit,
     struct store_video *videos, int *n)
 {
+	const char *orient = orientation == STORE_PORTRAIT ? "portrait" :
+	    orientation == STORE_LANDSCAPE ? "landscape" : NULL;
 	char us[24], lim[16];
-	const char *params[] = { user_id, orientation == STORE_PORTRAIT ?
-		"portrait" : orientation == STORE_LANDSCAPE ? "landscape" :
-		NULL, us, after_id, lim };
+	const char *all[] = { user_id, us, after_id, lim };
+	const char *one[] = { user_id, orient, us, after_id, lim };
 	PGresult *res = NULL;
 	int rv, rows;
 
@@ -82,7 +90,8 @@ store_video_list(store_conn *db, const char *user_id, int orientation,
 		return VG_EINVAL;
 	snprintf(us, sizeof(us), "%lld", (long long)after_us);
 	snprintf(lim, sizeof(lim), "%d", limit);
-	rv = store_query(db, "video_list", params, 5, &res);
+	rv = orient == NULL ? store_query(db, "video_list", all, 4, &res) :
+	    store_query(db, "video_list_orient", one, 5, &res);
 	if (rv < 0)
 		goto out;
 	rows = PQntuples(res) < limit ? PQntuples(res) : limit;

@@ -112,7 +112,8 @@ idcmp(const void *a, const void *b)
  * Returns the ids seen (malloc'd), checking order on the way.
  */
 static char **
-walk(struct fx_stack *fx, int size, int insert_after, size_t *count)
+walk(struct fx_stack *fx, int size, int orientation, int insert_after,
+    size_t *count)
 {
 	char **ids = calloc(20000, sizeof(char *)), token[256] = "";
 	int64_t prev_us = INT64_MAX;
@@ -122,14 +123,16 @@ walk(struct fx_stack *fx, int size, int insert_after, size_t *count)
 	for (int page = 0;; page++) {
 		Vgen__V1__ListVideosResponse *p = NULL;
 
-		assert_int_equal(list(ca, size, token[0] ? token : NULL, 0, &p),
-		    0);
+		assert_int_equal(list(ca, size, token[0] ? token : NULL,
+		    orientation, &p), 0);
 		assert_true(p->n_videos <= (size_t)size);
 		for (size_t i = 0; i < p->n_videos; i++) {
 			Vgen__V1__Video *v = p->videos[i];
 			int64_t us = ts_us(v->created_at);
 
 			assert_string_equal(v->user_id, alice.id);
+			if (orientation != 0)
+				assert_int_equal(v->orientation, orientation);
 			/* newest first; ties broken by id, descending */
 			assert_true(us < prev_us || (us == prev_us &&
 			    strcmp(v->id, prev_id) < 0));
@@ -169,9 +172,24 @@ test_walk_all_pages_exactly_once(void **state)
 {
 	struct fx_stack *fx = *state;
 	size_t n = 0;
-	char **ids = walk(fx, 100, -1, &n);
+	char **ids = walk(fx, 100, 0, -1, &n);
 
 	assert_int_equal(n, 10000);
+	qsort(ids, n, sizeof(*ids), idcmp);
+	for (size_t i = 1; i < n; i++)
+		assert_true(strcmp(ids[i - 1], ids[i]) != 0);
+	free_ids(ids, n);
+}
+
+/* alice's odd-numbered videos are landscape: 5,000 of them, by pages. */
+static void
+test_walk_one_orientation(void **state)
+{
+	struct fx_stack *fx = *state;
+	size_t n = 0;
+	char **ids = walk(fx, 100, VGEN__V1__ORIENTATION__LANDSCAPE, -1, &n);
+
+	assert_int_equal(n, 5000);
 	qsort(ids, n, sizeof(*ids), idcmp);
 	for (size_t i = 1; i < n; i++)
 		assert_true(strcmp(ids[i - 1], ids[i]) != 0);
@@ -183,7 +201,7 @@ test_walk_while_videos_are_inserted(void **state)
 {
 	struct fx_stack *fx = *state;
 	size_t n = 0;
-	char **ids = walk(fx, 20, 3, &n);
+	char **ids = walk(fx, 20, 0, 3, &n);
 
 	/* The late ones are newer than the cursor: the walk goes on where
 	 * it was, with no duplicate and no skip among the original 10,000. */
@@ -366,12 +384,26 @@ test_deep_page_uses_the_index(void **state)
 	char args[256];
 	char *plan;
 
-	snprintf(args, sizeof(args), "'%s', NULL, (extract(epoch from "
+	snprintf(args, sizeof(args), "'%s', (extract(epoch from "
 	    "timestamp '2026-01-01') + 1000) * 1000000, "
 	    "'ffffffff-ffff-ffff-ffff-ffffffffffff', 21", alice.id);
 	plan = fx_pg_explain(&fx->pg, "video_list", args);
 	assert_non_null(plan);
 	assert_true(fx_plan_has(plan, "idx_videos_user_created", NULL));
+	assert_true(fx_plan_has(plan, "Index Cond", "created_at"));
+	assert_false(fx_plan_has(plan, "Seq Scan", NULL));
+	assert_false(fx_plan_has(plan, "Sort", NULL));
+	free(plan);
+
+	/* one orientation: its own index, orientation and keyset bound it */
+	snprintf(args, sizeof(args), "'%s', 'portrait', (extract(epoch from "
+	    "timestamp '2026-01-01') + 1000) * 1000000, "
+	    "'ffffffff-ffff-ffff-ffff-ffffffffffff', 21", alice.id);
+	plan = fx_pg_explain(&fx->pg, "video_list_orient", args);
+	assert_non_null(plan);
+	assert_true(fx_plan_has(plan, "idx_videos_user_orient_created_id",
+	    NULL));
+	assert_true(fx_plan_has(plan, "Index Cond", "orientation"));
 	assert_true(fx_plan_has(plan, "Index Cond", "created_at"));
 	assert_false(fx_plan_has(plan, "Seq Scan", NULL));
 	assert_false(fx_plan_has(plan, "Sort", NULL));
@@ -383,6 +415,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_walk_all_pages_exactly_once),
+		cmocka_unit_test(test_walk_one_orientation),
 		cmocka_unit_test(test_walk_while_videos_are_inserted),
 		cmocka_unit_test(test_page_sizes_and_tokens),
 		cmocka_unit_test(test_get_and_delete_are_owner_only),

@@ -1207,7 +1207,7 @@ struct list_setup {
 	char after_us[24];
 	char after_id[VG_UUID_STRLEN + 1];
 	char limit[16];
-	const char *params[5];
+	const char *params[4];
 	struct pg_query q;
 };
 
@@ -1382,21 +1382,20 @@ static int
 list_check(struct list_setup *ls)
 {
 	PGresult *res;
-	char *sql, *lit[5] = { NULL };
+	char *sql, *lit[4] = { NULL };
 	size_t len = 64;
 	int rv = -1;
 
 	snprintf(ls->limit, sizeof(ls->limit), "%d", BENCH_PAGE_SIZE + 1);
 	if (!ls->have_after)
 		snprintf(ls->after_us, sizeof(ls->after_us), "0");
-	ls->params[0] = ls->user_id;
-	ls->params[1] = NULL;		/* orientation: both */
-	ls->params[2] = ls->after_us;
-	ls->params[3] = ls->have_after ? ls->after_id : NULL;
-	ls->params[4] = ls->limit;
+	ls->params[0] = ls->user_id;	/* both orientations */
+	ls->params[1] = ls->after_us;
+	ls->params[2] = ls->have_after ? ls->after_id : NULL;
+	ls->params[3] = ls->limit;
 	ls->q.name = "bench_video_list";
 	ls->q.sql = bench_list_sql();
-	ls->q.nparams = 5;
+	ls->q.nparams = 4;
 	ls->q.params = ls->params;
 
 	res = PQexec(ls->db, STORE_SESSION_SQL);	/* the plan shown */
@@ -1432,7 +1431,7 @@ list_check(struct list_setup *ls)
 	PQclear(res);
 
 	/* EXPLAIN EXECUTE takes literals only. */
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 4; i++) {
 		const char *v = ls->params[i];
 
 		lit[i] = v != NULL ? PQescapeLiteral(ls->db, v, strlen(v)) :
@@ -1447,8 +1446,8 @@ list_check(struct list_setup *ls)
 		fprintf(stderr, "vgen-bench: out of memory\n");
 		goto out;
 	}
-	snprintf(sql, len, "EXPLAIN EXECUTE %s(%s, %s, %s, %s, %s)",
-	    ls->q.name, lit[0], lit[1], lit[2], lit[3], lit[4]);
+	snprintf(sql, len, "EXPLAIN EXECUTE %s(%s, %s, %s, %s)",
+	    ls->q.name, lit[0], lit[1], lit[2], lit[3]);
 	res = PQexec(ls->db, sql);
 	free(sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -1462,7 +1461,7 @@ list_check(struct list_setup *ls)
 	PQclear(res);
 	rv = 0;
 out:
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (ls->params[i] != NULL)
 			PQfreemem(lit[i]);
 		else
