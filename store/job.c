@@ -31,8 +31,15 @@ const struct store_stmt store_job_stmts[] = {
 	    "WHERE id = $1 AND user_id = $2", 2, true },
 	{ "job_get_any", "SELECT " JOB_COLS " FROM video_jobs WHERE id = $1",
 	    1, true },
+	/*
+	 * A page of the user's jobs, and of one status of them: two
+	 * statements, so that each has its own index in its generic plan.
+	 */
 	{ "job_list", "SELECT " JOB_COLS " FROM video_jobs WHERE user_id = $1 "
-	    "AND ($2::job_status_type IS NULL OR status = $2) "
+	    "AND " STORE_KEYSET_BEFORE("$2", "$3") " "
+	    "ORDER BY created_at DESC, id DESC LIMIT $4", 4, true },
+	{ "job_list_status", "SELECT " JOB_COLS " FROM video_jobs "
+	    "WHERE user_id = $1 AND status = $2::job_status_type "
 	    "AND " STORE_KEYSET_BEFORE("$3", "$4") " "
 	    "ORDER BY created_at DESC, id DESC LIMIT $5", 5, true },
 	{ "job_list_active", "SELECT " JOB_COLS " FROM video_jobs "
@@ -297,15 +304,18 @@ store_job_list(store_conn *db, const char *user_id, int status,
     int64_t after_us, const char *after_id, int limit,
     struct store_job *jobs, int *n)
 {
+	const char *name = store_job_status_name(status);
 	char us[24], lim[16];
-	const char *params[] = { user_id, store_job_status_name(status), us,
-		after_id, lim };
+	const char *all[] = { user_id, us, after_id, lim };
+	const char *one[] = { user_id, name, us, after_id, lim };
 
 	if (after_id != NULL && !vg_uuid_valid(after_id))
 		return VG_EINVAL;
 	snprintf(us, sizeof(us), "%lld", (long long)after_us);
 	snprintf(lim, sizeof(lim), "%d", limit);
-	return job_many(db, "job_list", params, 5, limit, jobs, n);
+	if (name == NULL)
+		return job_many(db, "job_list", all, 4, limit, jobs, n);
+	return job_many(db, "job_list_status", one, 5, limit, jobs, n);
 }
 
 int

@@ -343,12 +343,25 @@ test_list_jobs_pages_and_tokens(void **state)
 	}
 	assert_int_equal(seen, 12);
 
-	/* status filter */
+	/* status filter: the 2 pending, then the 10 canceled by pages of 3 */
 	assert_int_equal(list(c, VGEN__V1__JOB_STATUS__PENDING, 100, NULL, &p),
 	    0);
 	assert_int_equal(p->n_jobs, 2);
 	assert_string_equal(p->next_page_token, "");
 	protobuf_c_message_free_unpacked(&p->base, NULL);
+	token[0] = '\0';
+	seen = 0;
+	for (int page = 0; page < 10; page++) {
+		assert_int_equal(list(c, VGEN__V1__JOB_STATUS__FAILED, 3,
+		    token[0] ? token : NULL, &p), 0);
+		for (size_t i = 0; i < p->n_jobs; i++, seen++)
+			assert_string_equal(p->jobs[i]->id, ids[9 - seen]);
+		snprintf(token, sizeof(token), "%s", p->next_page_token);
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+		if (token[0] == '\0')
+			break;
+	}
+	assert_int_equal(seen, 10);
 
 	/* page sizes */
 	assert_int_equal(list(c, 0, 101, NULL, &p), VG_INVALID_ARGUMENT);
@@ -398,27 +411,33 @@ test_deleted_user_cannot_create(void **state)
  * A deep page of ListJobs is an index scan that starts at the page: the
  * server's own "job_list" statement, explained in a session set up as the
  * server's (generic plans) 1,000 s into a user's history, with 20 users of
- * 100 jobs each in the table.  The keyset must be in the index condition.
+ * 100 jobs each in the table.  The keyset must be in the index condition;
+ * for one status ("job_list_status") the status too.
  */
 static void
 test_deep_job_page_uses_the_index(void **state)
 {
 	struct fx_stack *fx = *state;
-	char *plan;
+	char *plan, *plan2;
 
 	assert_int_equal(fx_pg_exec(&fx->pg,
 	    "INSERT INTO users (email, password_hash, username) "
 	    "SELECT 'plan' || u || '@example.com', '*', 'plan' "
 	    "FROM generate_series(1, 20) u; "
 	    "INSERT INTO video_jobs (user_id, prompt, orientation, status, "
-	    "created_at) SELECT u.id, 'plan job', 'portrait', 'failed', "
+	    "created_at) SELECT u.id, 'plan job', 'portrait', CASE WHEN "
+	    "i % 10 = 0 THEN 'completed'::job_status_type ELSE 'failed' END, "
 	    "timestamp '2026-01-01' + i * interval '1 minute' FROM users u, "
 	    "generate_series(1, 100) i WHERE u.email LIKE 'plan%@example.com'; "
 	    "ANALYZE users; ANALYZE video_jobs"), 0);
 	/* A generic plan: the values only have to be of the right types. */
-	plan = fx_pg_explain(&fx->pg, "job_list", "gen_random_uuid(), NULL, "
+	plan = fx_pg_explain(&fx->pg, "job_list", "gen_random_uuid(), "
 	    "(extract(epoch from timestamp '2026-01-01') + 1000) * 1000000, "
 	    "'ffffffff-ffff-ffff-ffff-ffffffffffff', 21");
+	/* one status: the data model's (user_id, status, created_at) */
+	plan2 = fx_pg_explain(&fx->pg, "job_list_status", "gen_random_uuid(), "
+	    "'failed', (extract(epoch from timestamp '2026-01-01') + 1000) "
+	    "* 1000000, 'ffffffff-ffff-ffff-ffff-ffffffffffff', 21");
 	assert_int_equal(fx_pg_exec(&fx->pg, "DELETE FROM users "
 	    "WHERE email LIKE 'plan%@example.com'"), 0);
 	assert_non_null(plan);
@@ -426,6 +445,13 @@ test_deep_job_page_uses_the_index(void **state)
 	assert_false(fx_plan_has(plan, "Seq Scan", NULL));
 	assert_false(fx_plan_has(plan, "Sort", NULL));
 	free(plan);
+	assert_non_null(plan2);
+	assert_true(fx_plan_has(plan2, "Index Cond", "status"));
+	assert_true(fx_plan_has(plan2, "Index Cond", "created_at"));
+	assert_false(fx_plan_has(plan2, "Seq Scan", NULL));
+	/* ties of created_at are put in id order: never a full sort */
+	assert_false(fx_plan_has(plan2, "->  Sort", NULL));
+	free(plan2);
 }
 
 int
