@@ -111,6 +111,14 @@ request_id_ok(const char *id)
 	return n <= 128;
 }
 
+/* Confirms that the token's user still exists: one query on call->db. */
+enum vg_status
+srv_call_user_check(struct srv_call *call)
+{
+	return srv_call_user_status(call,
+	    store_user_exists(call->db, call->user_id));
+}
+
 /* Runs the handler; fills call->message/violations and *payload on OK. */
 static enum vg_status
 call_method(struct srv *s, struct srv_call *call, const struct srv_req *r,

@@ -101,9 +101,10 @@ enum vg_status srv_call_fail(struct srv_call *call, enum vg_status st,
 /*
  * A valid token outlives its user.  srv_call_user_status answers a store
  * lookup of the caller's own row: VG_ENOTFOUND (the user was deleted) is
- * UNAUTHENTICATED, other errors map as srv_call_status.  srv_call_user_check
- * runs that lookup (one query); the dispatcher does it before every
- * SRV_AUTH method that does not confirm the user itself (SRV_SELF_CHECK).
+ * UNAUTHENTICATED, other errors map as srv_call_status.
+ * srv_call_user_check (dispatch.c) runs that lookup, one query; the
+ * dispatcher does it before every SRV_AUTH method that does not confirm
+ * the user itself (SRV_SELF_CHECK).
  */
 enum vg_status srv_call_user_status(struct srv_call *call, int rv);
 enum vg_status srv_call_user_check(struct srv_call *call);

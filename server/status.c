@@ -51,9 +51,3 @@ srv_call_user_status(struct srv_call *call, int rv)
 	return srv_call_status(call, rv);
 }
 
-enum vg_status
-srv_call_user_check(struct srv_call *call)
-{
-	return srv_call_user_status(call,
-	    store_user_exists(call->db, call->user_id));
-}

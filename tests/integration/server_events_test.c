@@ -26,7 +26,6 @@
 #include "fx.h"
 #include "vgen/v1/events.pb-c.h"
 
-#define M_GET "/vgen.v1.VideoJobService/GetJob"
 #define M_WAIT "/vgen.v1.VideoJobService/WaitJob"
 #define M_GETME "/vgen.v1.UserService/GetMe"
 
@@ -528,7 +527,6 @@ test_late_subscriber_reads_the_final_state(void **state)
 	struct fx_user u = { 0 };
 	vgen_client *c = user_client(fx, "late", &u, 10000);
 	Vgen__V1__VideoJob *j = create(c, "a job that ends early"), *g = NULL;
-	Vgen__V1__GetJobRequest req = VGEN__V1__GET_JOB_REQUEST__INIT;
 	nng_socket s;
 	char topic[128];
 
@@ -537,10 +535,7 @@ test_late_subscriber_reads_the_final_state(void **state)
 	/* The watcher pattern: subscribe, then read the job. */
 	snprintf(topic, sizeof(topic), "job.%s.", u.id);
 	s = subscribe(fx, topic);
-	req.id = j->id;
-	assert_int_equal(vgen_call(c, M_GET, &req.base,
-	    &vgen__v1__video_job__descriptor, (ProtobufCMessage **)&g, NULL),
-	    0);
+	assert_int_equal(fx_job_get(c, j->id, &g), 0);
 	assert_int_equal(g->status, VGEN__V1__JOB_STATUS__FAILED);
 	assert_string_equal(g->error_message, "boom");
 	assert_true(g->version > j->version);

@@ -37,7 +37,6 @@
 #include "vg.h"
 #include "vgen.h"
 
-#define M_GET "/vgen.v1.VideoJobService/GetJob"
 #define M_WAIT "/vgen.v1.VideoJobService/WaitJob"
 #define M_GETME "/vgen.v1.UserService/GetMe"
 #define M_HEALTH "/vgen.v1.HealthService/Check"
@@ -72,13 +71,10 @@ job_free(Vgen__V1__VideoJob *j)
 static Vgen__V1__VideoJob *
 get_job(vgen_client *c, const char *id)
 {
-	Vgen__V1__GetJobRequest req = VGEN__V1__GET_JOB_REQUEST__INIT;
-	ProtobufCMessage *resp = NULL;
+	Vgen__V1__VideoJob *j = NULL;
 
-	req.id = (char *)id;
-	assert_int_equal(vgen_call(c, M_GET, &req.base,
-	    &vgen__v1__video_job__descriptor, &resp, NULL), 0);
-	return (Vgen__V1__VideoJob *)resp;
+	assert_int_equal(fx_job_get(c, id, &j), 0);
+	return j;
 }
 
 /* ---- WaitJob calls on nng contexts, driven by aio callbacks -------------- */

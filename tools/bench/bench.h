@@ -38,6 +38,13 @@ void random_chars(char *out, size_t n);
 int parse_long(const char *flag, const char *s, long min, long max,
     long *out);
 
+/*
+ * opt_error answers what a getopt_long loop (opterr 0, optstring starting
+ * with ':') got instead of an option: ':' a missing value, else an unknown
+ * option.  Prints which, pointing at `help`, and returns 2 (usage).
+ */
+int opt_error(int ch, char **argv, const char *help);
+
 /* qsort comparator, and the nearest-rank quantile q of a sorted array. */
 int cmp_u32(const void *a, const void *b);
 uint32_t rank(const uint32_t *v, size_t n, double q);
@@ -57,19 +64,19 @@ void users_drop(const char *conninfo, const struct bench_user *users, int n);
 
 /*
  * A CPU reading of a process (the server, or the echo baseline's child),
- * of the machine and of ourselves; cpu_mark takes one (pid <= 0: no
+ * of the machine and of ourselves; cpu_read takes one (pid <= 0: no
  * process).  proc_ticks: a process's utime + stime in clock ticks, 0 or
  * -1.  pid_file reads a pid (as tools/up writes it), 0 or -1 printed.
  */
 struct cpu_mark {
 	int64_t t;
-	bool srv_ok;
-	uint64_t srv_ticks;	/* utime + stime of the process */
+	bool proc_ok;
+	uint64_t ticks;	/* utime + stime of the process */
 	uint64_t sys_busy, sys_total;	/* /proc/stat, all cores */
 	double self_s;		/* our own user + system seconds */
 };
 
-void cpu_mark(pid_t pid, struct cpu_mark *m);
+void cpu_read(pid_t pid, struct cpu_mark *m);
 int proc_ticks(pid_t pid, uint64_t *out);
 int pid_file(const char *path, pid_t *out);
 

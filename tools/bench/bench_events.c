@@ -216,9 +216,9 @@ cpu_print(const char *what, const struct cpu_mark *a,
 	if (secs <= 0)
 		return;
 	printf("  cpu %-7s %5.2f s:", what, secs);
-	if (a->srv_ok && b->srv_ok)
-		printf(" server %.3f cores,", (double)(b->srv_ticks -
-		    a->srv_ticks) / (double)hz / secs);
+	if (a->proc_ok && b->proc_ok)
+		printf(" server %.3f cores,", (double)(b->ticks -
+		    a->ticks) / (double)hz / secs);
 	else if (!raw)
 		printf(" server ? (no --server-pid),");
 	printf(" bench %.3f,", (b->self_s - a->self_s) / secs);
@@ -1458,12 +1458,12 @@ mode_events(const struct ev_opts *o)
 		goto out;
 
 	if (o->idle > 0) {
-		cpu_mark(o->pid, &idle0);
+		cpu_read(o->pid, &idle0);
 		sleep_ms(o->idle * 1000);
-		cpu_mark(o->pid, &idle1);
+		cpu_read(o->pid, &idle1);
 	}
 	r.t0 = now_ns() + 10 * 1000000;
-	cpu_mark(o->pid, &run0);
+	cpu_read(o->pid, &run0);
 	for (int c = 0; c < r.nsnd; c++) {
 		if (pthread_create(&r.snd[c].tid, NULL, o->raw ? raw_main :
 		    sender_main, &r.snd[c]) != 0) {
@@ -1476,7 +1476,7 @@ mode_events(const struct ev_opts *o)
 	for (int c = 0; c < r.nsnd; c++)
 		if (r.snd[c].started)
 			pthread_join(r.snd[c].tid, NULL);
-	cpu_mark(o->pid, &run1);
+	cpu_read(o->pid, &run1);
 	for (uint64_t i = 0; i < r.total; i++)
 		if (r.t_commit[i] > t_last)
 			t_last = r.t_commit[i];

@@ -1657,15 +1657,8 @@ parse_opts(int argc, char **argv, struct wopts *o)
 		case 'h':
 			fputs(usage, stdout);
 			return 1;
-		case ':':
-			fprintf(stderr, "vgen-bench: %s needs a value\n",
-			    argv[optind - 1]);
-			return 2;
 		default:
-			fprintf(stderr, "vgen-bench: unknown option \"%s\" "
-			    "(see vgen-bench worker --help)\n",
-			    argv[optind - 1]);
-			return 2;
+			return opt_error(ch, argv, "vgen-bench worker --help");
 		}
 	}
 	if (optind < argc) {

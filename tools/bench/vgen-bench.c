@@ -684,7 +684,7 @@ proc_ticks(pid_t pid, uint64_t *out)
 }
 
 void
-cpu_mark(pid_t pid, struct cpu_mark *m)
+cpu_read(pid_t pid, struct cpu_mark *m)
 {
 	unsigned long long v[10] = { 0 };
 	struct rusage ru;
@@ -692,7 +692,7 @@ cpu_mark(pid_t pid, struct cpu_mark *m)
 
 	memset(m, 0, sizeof(*m));
 	m->t = now_ns();
-	m->srv_ok = pid > 0 && proc_ticks(pid, &m->srv_ticks) == 0;
+	m->proc_ok = pid > 0 && proc_ticks(pid, &m->ticks) == 0;
 	if ((f = fopen("/proc/stat", "r")) != NULL) {
 		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
 		    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
@@ -810,9 +810,9 @@ cpu_use(const struct cpu_mark *a, const struct cpu_mark *b, struct result *r)
 	if (secs <= 0 || b->sys_total <= a->sys_total)
 		return;
 	r->cpu.ok = true;
-	r->cpu.proc_ok = a->srv_ok && b->srv_ok;
+	r->cpu.proc_ok = a->proc_ok && b->proc_ok;
 	if (r->cpu.proc_ok)
-		r->cpu.proc = (double)(b->srv_ticks - a->srv_ticks) /
+		r->cpu.proc = (double)(b->ticks - a->ticks) /
 		    (double)hz / secs;
 	r->cpu.bench = (b->self_s - a->self_s) / secs;
 	r->cpu.machine = (double)(b->sys_busy - a->sys_busy) /
@@ -845,10 +845,10 @@ run_load(const char *name, int n, int (*call)(struct worker *),
 	}
 	if (p.t_meas > now_ns())
 		sleep_ms((p.t_meas - now_ns()) / 1000000);
-	cpu_mark(pid, &a);
+	cpu_read(pid, &a);
 	if (p.t_end > now_ns())
 		sleep_ms((p.t_end - now_ns()) / 1000000);
-	cpu_mark(pid, &b);
+	cpu_read(pid, &b);
 	pool_join(&p);
 	if ((rv = pool_result(&p, name, r)) == 0)
 		cpu_use(&a, &b, r);
@@ -1396,6 +1396,10 @@ list_check(struct list_setup *ls)
 	ls->q.name = "bench_video_list";
 	ls->q.sql = bench_list_sql();
 	ls->q.nparams = 4;
+	if (ls->q.sql == NULL) {
+		fprintf(stderr, "vgen-bench: the store has no video_list\n");
+		return -1;
+	}
 	ls->q.params = ls->params;
 
 	res = PQexec(ls->db, STORE_SESSION_SQL);	/* the plan shown */
@@ -2147,6 +2151,18 @@ parse_long(const char *flag, const char *s, long min, long max, long *out)
 	return 0;
 }
 
+int
+opt_error(int ch, char **argv, const char *help)
+{
+	if (ch == ':')
+		fprintf(stderr, "vgen-bench: %s needs a value\n",
+		    argv[optind - 1]);
+	else
+		fprintf(stderr, "vgen-bench: unknown option \"%s\" (see %s)\n",
+		    argv[optind - 1], help);
+	return 2;
+}
+
 static int
 parse_background(const char *s, struct opts *o)
 {
@@ -2285,14 +2301,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			fputs(usage, stdout);
 			return 1;
-		case ':':
-			fprintf(stderr, "vgen-bench: %s needs a value\n",
-			    argv[optind - 1]);
-			return 2;
 		default:
-			fprintf(stderr, "vgen-bench: unknown option \"%s\" "
-			    "(see --help)\n", argv[optind - 1]);
-			return 2;
+			return opt_error(ch, argv, "--help");
 		}
 	}
 	if (optind < argc) {
