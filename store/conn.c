@@ -157,8 +157,8 @@ not_executed(const PGresult *res)
 	return res == NULL || state == NULL || strncmp(state, "57P", 3) == 0;
 }
 
-static int
-map_error(store_conn *db, const char *name, PGresult *res)
+int
+store_map_error(const char *name, const PGresult *res)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
@@ -175,8 +175,8 @@ map_error(store_conn *db, const char *name, PGresult *res)
 		return VG_ETIMEDOUT;
 	/* The message may echo row values: log it, never send it. */
 	vg_error("query failed stmt=%s sqlstate=%s error=\"%.*s\"", name,
-	    state, (int)strcspn(PQerrorMessage(db->pg), "\n"),
-	    PQerrorMessage(db->pg));
+	    state, (int)strcspn(PQresultErrorMessage(res), "\n"),
+	    PQresultErrorMessage(res));
 	return VG_EINTERNAL;
 }
 
@@ -227,10 +227,31 @@ store_query(store_conn *db, const char *name, const char *const *params,
 		*out = res;
 		return 0;
 	default:
-		rv = map_error(db, name, res);
+		rv = store_map_error(name, res);
 		PQclear(res);
 		return rv;
 	}
+}
+
+void
+store_conn_reset(store_conn *db)
+{
+	conn_drop(db);
+}
+
+int
+store_prepare_all(store_conn *db)
+{
+	size_t i = 0;
+	int rv;
+
+	if ((rv = conn_connect(db)) < 0)
+		return rv;
+	for (size_t t = 0; stmt_tables[t] != NULL; t++)
+		for (const struct store_stmt *s = stmt_tables[t]; s->name; s++)
+			if ((rv = conn_prepare(db, s, i++)) < 0)
+				return rv;
+	return 0;
 }
 
 int

@@ -380,4 +380,73 @@ int store_notify_fd(store_conn *db);
 int store_notify_next(store_conn *db, char *channel, size_t chlen,
     char *payload, size_t plen) VG_MUSTCHECK;
 
+/* ---- asynchronous reads ----------------------------------------------------
+ *
+ * A store_async is a few connections in libpq's pipeline mode, each with
+ * a thread that reads its results.  A read is started from any thread
+ * without blocking (the query is written to the socket at once) and
+ * finishes on that connection's thread, which calls the op's done
+ * callback exactly once.  Ops in flight when a connection breaks fail
+ * with VG_EUNAVAIL; the thread connects again on its own.
+ */
+typedef struct store_async store_async;
+
+/*
+ * store_async_open starts `nconn` connections to `conninfo`, each with
+ * its thread.
+ * 0, VG_EINVAL (nconn 0) or VG_ENOMEM.  store_async_close fails the ops still in flight
+ * (their done runs, with VG_EUNAVAIL) and frees everything; NULL is a
+ * no-op.  store_async_inflight counts ops sent and not yet done.
+ */
+int store_async_open(const char *conninfo, size_t nconn, store_async **out)
+    VG_MUSTCHECK;
+void store_async_close(store_async *a);
+size_t store_async_inflight(store_async *a);
+
+struct pg_result;	/* libpq's PGresult, for the store's own parsers */
+
+#define STORE_OP_NPARAMS 6
+#define STORE_OP_PARAMS_MAX 256	/* bytes of parameter text */
+
+/*
+ * One asynchronous read.  The caller owns the memory (and the out-structs
+ * it names) from the _start call until `done` returns; `done` runs on a
+ * store thread, must not block, and gets 0 or a VG_E* code as the sync
+ * twin of the start function would return.  A start function returns 0
+ * when `done` will run, or VG_E* (a parameter is not valid) and then
+ * `done` never runs.  Like the sync calls, a read that finds no
+ * connection up makes the store try to connect once before it fails
+ * with VG_EUNAVAIL.  The fields below `done` are the store's.
+ */
+struct store_op {
+	void (*done)(struct store_op *op, int rv);
+	const char *stmt;
+	int (*parse)(struct store_op *op, const struct pg_result *res);
+	void *out;		/* the start function's out-struct(s) */
+	int limit, *n;
+	int rv;
+	struct pg_result *res;	/* the result, until parsed */
+	int nparams;
+	const char *params[STORE_OP_NPARAMS];	/* into pbuf, or NULL */
+	char pbuf[STORE_OP_PARAMS_MAX];
+	struct store_op *next;
+};
+
+/* store_user_get, asynchronous: *u on success (store_user_fini it). */
+int store_user_get_start(store_async *a, struct store_op *op, const char *id,
+    struct store_user *u) VG_MUSTCHECK;
+
+/* store_user_exists, asynchronous. */
+int store_user_exists_start(store_async *a, struct store_op *op,
+    const char *id) VG_MUSTCHECK;
+
+/*
+ * store_video_list, asynchronous: videos[0..*n) on success, as
+ * store_video_list (the array and n are the caller's until done).
+ */
+int store_video_list_start(store_async *a, struct store_op *op,
+    const char *user_id, int orientation, int64_t after_us,
+    const char *after_id, int limit, struct store_video *videos, int *n)
+    VG_MUSTCHECK;
+
 #endif /* STORE_H */

@@ -54,6 +54,24 @@ int store_query(store_conn *db, const char *name, const char *const *params,
  */
 PGconn *store_conn_pg(store_conn *db);
 
+/*
+ * For store/async.c.  store_conn_reset drops the connection (the next
+ * store_conn_pg connects again); store_prepare_all prepares every
+ * statement of the registry on it (0 or VG_E*); store_map_error maps a
+ * failed result of statement `name` as store_query does.
+ * store_async_send sends prepared statement `stmt` with text params
+ * (copied into op) on a connection of `a`; when its results are in,
+ * parse(op, res) runs on the store thread and its return value is the rv
+ * given to op->done, which runs once from here on.  0, or VG_EINVAL when
+ * the parameters do not fit in op (op->done will not run).
+ */
+void store_conn_reset(store_conn *db);
+int store_prepare_all(store_conn *db) VG_MUSTCHECK;
+int store_map_error(const char *name, const PGresult *res);
+int store_async_send(store_async *a, struct store_op *op, const char *stmt,
+    const char *const *params, int nparams,
+    int (*parse)(struct store_op *op, const PGresult *res)) VG_MUSTCHECK;
+
 /* Column helpers: a copy of the value (NULL for SQL NULL), an int64. */
 int store_col_dup(const PGresult *res, int row, int col, char **out)
     VG_MUSTCHECK;

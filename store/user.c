@@ -133,3 +133,41 @@ store_user_exists(store_conn *db, const char *id)
 	PQclear(res);
 	return rv;
 }
+
+/* ---- asynchronous ------------------------------------------------------- */
+
+static int
+user_get_parse(struct store_op *op, const PGresult *res)
+{
+	return user_from_row(res, 0, op->out);
+}
+
+int
+store_user_get_start(store_async *a, struct store_op *op, const char *id,
+    struct store_user *u)
+{
+	const char *params[] = { id };
+
+	if (!vg_uuid_valid(id))
+		return VG_ENOTFOUND;
+	op->out = u;
+	return store_async_send(a, op, "user_get", params, 1, user_get_parse);
+}
+
+static int
+user_exists_parse(struct store_op *op, const PGresult *res)
+{
+	(void)op;
+	return PQntuples(res) > 0 ? 0 : VG_ENOTFOUND;
+}
+
+int
+store_user_exists_start(store_async *a, struct store_op *op, const char *id)
+{
+	const char *params[] = { id };
+
+	if (!vg_uuid_valid(id))
+		return VG_ENOTFOUND;
+	return store_async_send(a, op, "user_exists", params, 1,
+	    user_exists_parse);
+}

@@ -1,0 +1,346 @@
+/*
+ * tests/integration/store_async_test.c: store_async, the pipelined reads
+ * (store/async.c), against a private PostgreSQL: results reach the op
+ * that asked, in any mix of rows, empty results and SQL errors, from
+ * several threads at once; a database restart fails what was in flight
+ * and the next read succeeds; closing answers every op exactly once.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fx.h"
+#include "store.h"
+
+#define NUSERS 8
+
+struct env {
+	struct fx_pg *pg;
+	struct store_user users[NUSERS];
+};
+
+/* A read whose done records its outcome; waits are on the counter. */
+struct rd {
+	struct store_op op;
+	struct store_user u;
+	struct store_video vids[4];
+	int n;
+	int rv;
+	int calls;		/* done ran this many times */
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int finished;
+
+static void
+rd_done(struct store_op *op, int rv)
+{
+	struct rd *r = (struct rd *)(void *)op;
+
+	pthread_mutex_lock(&mu);
+	r->rv = rv;
+	r->calls++;
+	finished++;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+/* Waits until `n` ops finished since the counter was reset (10 s). */
+static bool
+wait_finished(int n)
+{
+	int64_t until = vg_now_ms() + 10000;
+	bool ok;
+
+	pthread_mutex_lock(&mu);
+	while (finished < n && vg_now_ms() < until) {
+		pthread_mutex_unlock(&mu);
+		usleep(1000);
+		pthread_mutex_lock(&mu);
+	}
+	ok = finished >= n;
+	pthread_mutex_unlock(&mu);
+	return ok;
+}
+
+static void
+reset_finished(void)
+{
+	pthread_mutex_lock(&mu);
+	finished = 0;
+	pthread_mutex_unlock(&mu);
+}
+
+static int
+setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	store_conn *db = NULL;
+	int rv = -1;
+
+	if (e == NULL || fx_pg_setup((void **)&e->pg) != 0)
+		goto out;
+	if (store_open(e->pg->conninfo, &db) < 0 ||
+	    store_migrate(db, false) < 0)
+		goto out;
+	for (int i = 0; i < NUSERS; i++) {
+		char email[64];
+
+		snprintf(email, sizeof(email), "async%d@example.com", i);
+		if (store_user_create(db, email, "$2b$04$x", NULL,
+		    &e->users[i]) < 0)
+			goto out;
+	}
+	rv = 0;
+out:
+	store_close(db);
+	*state = e;
+	return rv;
+}
+
+static int
+teardown(void **state)
+{
+	struct env *e = *state;
+
+	for (int i = 0; i < NUSERS; i++)
+		store_user_fini(&e->users[i]);
+	fx_pg_teardown((void **)&e->pg);
+	free(e);
+	return 0;
+}
+
+static store_async *
+open_async(struct env *e, size_t n)
+{
+	store_async *a = NULL;
+
+	assert_int_equal(store_async_open(e->pg->conninfo, n, &a), 0);
+	return a;
+}
+
+/* One read of kind k % 3: a user, a missing user, or an SQL error. */
+static void
+start_mixed(struct env *e, store_async *a, struct rd *r, int k)
+{
+	static const char missing[] = "00000000-0000-4000-8000-000000000000";
+	int rv = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->op.done = rd_done;
+	switch (k % 3) {
+	case 0:
+		rv = store_user_get_start(a, &r->op,
+		    e->users[k % NUSERS].id, &r->u);
+		break;
+	case 1:
+		rv = store_user_get_start(a, &r->op, missing, &r->u);
+		break;
+	case 2:
+		/* In range for int8, not for an interval: SQLSTATE 22008. */
+		rv = store_video_list_start(a, &r->op, e->users[0].id, 0,
+		    INT64_MAX, missing, 4, r->vids, &r->n);
+		break;
+	}
+	assert_int_equal(rv, 0);
+}
+
+static void
+check_mixed(struct env *e, struct rd *r, int k)
+{
+	assert_int_equal(r->calls, 1);
+	switch (k % 3) {
+	case 0:
+		assert_int_equal(r->rv, 0);
+		assert_string_equal(r->u.id, e->users[k % NUSERS].id);
+		assert_string_equal(r->u.email, e->users[k % NUSERS].email);
+		store_user_fini(&r->u);
+		break;
+	case 1:
+		assert_int_equal(r->rv, VG_ENOTFOUND);
+		break;
+	case 2:
+		assert_int_equal(r->rv, VG_EINVAL);
+		break;
+	}
+}
+
+struct burst {
+	struct env *e;
+	store_async *a;
+	struct rd *rds;
+	int first, n;
+};
+
+static void *
+burst_main(void *arg)
+{
+	struct burst *b = arg;
+
+	for (int k = b->first; k < b->first + b->n; k++)
+		start_mixed(b->e, b->a, &b->rds[k], k);
+	return NULL;
+}
+
+/* 4 threads × 500 reads on 2 connections: each gets its own answer. */
+static void
+test_results_reach_their_op_under_concurrency(void **state)
+{
+	struct env *e = *state;
+	store_async *a = open_async(e, 2);
+	enum { NTHR = 4, PER = 500 };
+	struct rd *rds = calloc(NTHR * PER, sizeof(*rds));
+	struct burst b[NTHR];
+	pthread_t t[NTHR];
+
+	assert_non_null(rds);
+	reset_finished();
+	for (int i = 0; i < NTHR; i++) {
+		b[i] = (struct burst){ e, a, rds, i * PER, PER };
+		assert_int_equal(pthread_create(&t[i], NULL, burst_main,
+		    &b[i]), 0);
+	}
+	for (int i = 0; i < NTHR; i++)
+		pthread_join(t[i], NULL);
+	assert_true(wait_finished(NTHR * PER));
+	assert_int_equal(store_async_inflight(a), 0);
+	for (int k = 0; k < NTHR * PER; k++)
+		check_mixed(e, &rds[k], k);
+	store_async_close(a);
+	free(rds);
+}
+
+/* Parameters are checked before anything is sent: done never runs. */
+static void
+test_bad_parameters_are_refused_at_start(void **state)
+{
+	struct env *e = *state;
+	store_async *a = open_async(e, 1);
+	struct rd r = { .op.done = rd_done };
+
+	assert_int_equal(store_user_get_start(a, &r.op, "not-a-uuid", &r.u),
+	    VG_ENOTFOUND);
+	assert_int_equal(store_video_list_start(a, &r.op, e->users[0].id, 0,
+	    0, "garbage", 4, r.vids, &r.n), VG_EINVAL);
+	assert_int_equal(r.calls, 0);
+	store_async_close(a);
+	assert_int_equal(store_async_open(e->pg->conninfo, 0, &a),
+	    VG_EINVAL);
+}
+
+/* A page comes back whole: rows parsed into the caller's array. */
+static void
+test_video_page_is_parsed(void **state)
+{
+	struct env *e = *state;
+	store_async *a = open_async(e, 1);
+	struct rd r = { .op.done = rd_done };
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO videos (user_id, prompt, "
+	    "orientation, video_url, duration, created_at) SELECT '%s', "
+	    "'p' || g, 'landscape', 'https://v.example/' || g, g, "
+	    "timestamp '2026-01-01' + g * interval '1 second' "
+	    "FROM generate_series(1, 6) g", e->users[1].id);
+	assert_int_equal(fx_pg_exec(e->pg, sql), 0);
+	reset_finished();
+	assert_int_equal(store_video_list_start(a, &r.op, e->users[1].id, 0,
+	    0, NULL, 4, r.vids, &r.n), 0);
+	assert_true(wait_finished(1));
+	assert_int_equal(r.rv, 0);
+	assert_int_equal(r.n, 4);
+	assert_string_equal(r.vids[0].prompt, "p6");	/* newest first */
+	assert_string_equal(r.vids[3].prompt, "p3");
+	assert_int_equal(r.vids[0].duration, 6);
+	assert_int_equal(r.vids[0].orientation, STORE_LANDSCAPE);
+	for (int i = 0; i < r.n; i++)
+		store_video_fini(&r.vids[i]);
+	store_async_close(a);
+}
+
+/*
+ * The database stops: reads fail with VG_EUNAVAIL (done still runs once);
+ * it starts again: the very next read succeeds, without waiting for the
+ * connections' retry period.
+ */
+static void
+test_database_restart(void **state)
+{
+	struct env *e = *state;
+	store_async *a = open_async(e, 2);
+	struct rd r[8];
+
+	/* Both connections up (a read answered on each). */
+	reset_finished();
+	for (int k = 0; k < 4; k++)
+		start_mixed(e, a, &r[k], 0);
+	assert_true(wait_finished(4));
+	for (int k = 0; k < 4; k++)
+		check_mixed(e, &r[k], 0);
+
+	assert_int_equal(fx_pg_stop(e->pg), 0);
+	reset_finished();
+	for (int k = 0; k < 8; k++)
+		start_mixed(e, a, &r[k], 0);
+	assert_true(wait_finished(8));
+	for (int k = 0; k < 8; k++) {
+		assert_int_equal(r[k].calls, 1);
+		assert_int_equal(r[k].rv, VG_EUNAVAIL);
+	}
+
+	assert_int_equal(fx_pg_resume(e->pg), 0);
+	reset_finished();
+	for (int k = 0; k < 8; k++)
+		start_mixed(e, a, &r[k], (k % 3 == 0) ? k : 0);
+	assert_true(wait_finished(8));
+	for (int k = 0; k < 8; k++)
+		check_mixed(e, &r[k], (k % 3 == 0) ? k : 0);
+	store_async_close(a);
+}
+
+/* Closing with reads in flight answers each exactly once. */
+static void
+test_close_answers_everything_once(void **state)
+{
+	struct env *e = *state;
+	store_async *a = open_async(e, 2);
+	enum { N = 300 };
+	struct rd *rds = calloc(N, sizeof(*rds));
+
+	assert_non_null(rds);
+	reset_finished();
+	for (int k = 0; k < N; k++)
+		start_mixed(e, a, &rds[k], 0);
+	store_async_close(a);
+	assert_true(wait_finished(N));
+	for (int k = 0; k < N; k++) {
+		assert_int_equal(rds[k].calls, 1);
+		assert_true(rds[k].rv == 0 || rds[k].rv == VG_EUNAVAIL);
+		if (rds[k].rv == 0)
+			store_user_fini(&rds[k].u);
+	}
+	free(rds);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_results_reach_their_op_under_concurrency),
+		cmocka_unit_test(test_bad_parameters_are_refused_at_start),
+		cmocka_unit_test(test_video_page_is_parsed),
+		cmocka_unit_test(test_database_restart),
+		cmocka_unit_test(test_close_answers_everything_once),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
