@@ -164,7 +164,10 @@ call_method(struct srv *s, struct srv_call *call, const struct srv_req *r,
 		goto out;
 	}
 	m->out->message_init(out);
+	call->out = out;
 	st = m->def->fn(call, in, out);
+	if (call->deferred)
+		goto out;	/* the call may be answered already */
 	if (st == VG_STATUS_OK) {
 		payload->len = protobuf_c_message_get_packed_size(out);
 		payload->data = srv_call_alloc(call, payload->len + 1);
@@ -232,37 +235,73 @@ srv_dispatch_answer(struct srv_call *call, enum vg_status st,
 }
 
 void
+srv_call_defer(struct srv_call *call)
+{
+	call->deferred = true;
+	atomic_init(&call->gate, 2);
+}
+
+/* The second of the dispatcher and the resume to get here answers. */
+static void
+deferred_pass(struct srv_call *call)
+{
+	nng_msg *reply;
+
+	if (atomic_fetch_sub(&call->gate, 1) != 1)
+		return;
+	srv_dispatch_answer(call, call->deferred_st,
+	    call->deferred_st == VG_STATUS_OK ? call->out : NULL, &reply);
+	call->req->answer(call->req, reply);
+}
+
+void
+srv_call_resume(struct srv_call *call, enum vg_status st)
+{
+	VG_ASSERT(call->deferred);
+	call->deferred_st = st;
+	deferred_pass(call);
+}
+
+bool
 srv_dispatch_run(struct srv *s, struct srv_req *r, store_conn *db,
     nng_msg **reply, struct srv_park *park)
 {
 	ProtobufCBinaryData payload = { 0, NULL };
-	struct srv_call call = { 0 };
+	struct srv_call *call = &r->call;
 	enum vg_status st;
 	int64_t timeout;
 
-	call.srv = s;
-	call.db = db;
-	call.start_ms = vg_now_ms();
-	call.request_id = "";
+	memset(call, 0, sizeof(*call));
+	call->srv = s;
+	call->req = r;
+	call->db = db;
+	call->start_ms = vg_now_ms();
+	call->request_id = "";
 	if (r->env == NULL) {
-		st = srv_call_fail(&call, VG_INVALID_ARGUMENT,
+		st = srv_call_fail(call, VG_INVALID_ARGUMENT,
 		    "malformed frame: not a vgen.v1.RpcRequest");
 	} else if (!request_id_ok(r->env->request_id)) {
-		st = srv_call_invalid(&call, "request_id",
+		st = srv_call_invalid(call, "request_id",
 		    "at most 128 printable ASCII characters");
 	} else {
-		call.m = r->m;
-		call.method = r->env->method;
-		call.request_id = r->env->request_id;
-		call.authorization = r->env->authorization;
+		call->m = r->m;
+		call->method = r->env->method;
+		call->request_id = r->env->request_id;
+		call->authorization = r->env->authorization;
 		timeout = r->env->timeout_ms ? (int64_t)r->env->timeout_ms :
 		    s->cfg.default_timeout_ms;
-		call.deadline_ms = r->recv_ms + timeout;
-		st = call_method(s, &call, r, &payload);
+		call->deadline_ms = r->recv_ms + timeout;
+		st = call_method(s, call, r, &payload);
+		if (call->deferred) {
+			*reply = NULL;
+			deferred_pass(call);
+			return false;
+		}
 	}
 	/* The reply is packed even for a parked call: it is the answer
 	 * should parking be refused. */
 	if (park != NULL)
-		*park = st == VG_STATUS_OK ? call.park : (struct srv_park){ 0 };
-	reply_pack(&call, st, payload, reply);
+		*park = st == VG_STATUS_OK ? call->park : (struct srv_park){ 0 };
+	reply_pack(call, st, payload, reply);
+	return true;
 }

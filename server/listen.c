@@ -3,11 +3,14 @@
  *
  * Each endpoint owns C contexts on one rep0 socket, each with a receive
  * and a send aio.  Frames are received by aio callbacks (the fastest way
- * nng serves); a request whose handler does no I/O (Health) is answered
- * right there, others are queued to their lane's pool, whose threads each
- * own one store connection, and answered from that thread.  Slow work
- * (bcrypt) has its own small, low-priority pool, so it never holds the
- * threads that serve quick calls.
+ * nng serves); a request whose handler does no blocking I/O is handled
+ * right there: Health is answered at once, and a one-query read (GetMe,
+ * ListVideos) sends its query on a pipelined connection (store_async)
+ * and is answered from the store thread that gets the result, so no
+ * thread waits for the database.  Other requests are queued to their
+ * lane's pool, whose threads each own one store connection, and answered
+ * from that thread.  Slow work (bcrypt) has its own small, low-priority
+ * pool, so it never holds the threads that serve quick calls.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -54,6 +57,14 @@ struct srv_pool {
 };
 
 static void ctx_send(struct srv_ctx *c, nng_msg *reply);
+
+/* A deferred call's reply, from the thread that finished it. */
+static void
+ctx_answer(struct srv_req *r, nng_msg *reply)
+{
+	ctx_send((struct srv_ctx *)(void *)((char *)r -
+	    offsetof(struct srv_ctx, req)), reply);
+}
 
 /*
  * The hot path takes no lock of ours: a context re-arms unless the
@@ -110,11 +121,12 @@ recv_cb(void *arg)
 
 	msg = nng_aio_get_msg(c->recv_aio);
 	srv_dispatch_prepare(ep->srv, ep->table, msg, &c->req);
+	c->req.answer = ctx_answer;
 	nng_msg_free(msg);
 	lane = srv_req_lane(&c->req);
 	if (lane == SRV_LANE_INLINE || ep->srv->pools[lane] == NULL) {
-		srv_dispatch_run(ep->srv, &c->req, NULL, &reply, NULL);
-		ctx_send(c, reply);
+		if (srv_dispatch_run(ep->srv, &c->req, NULL, &reply, NULL))
+			ctx_send(c, reply);
 		return;
 	}
 	pool_push(ep->srv->pools[lane], &c->work);
@@ -155,7 +167,8 @@ ctx_run(struct srv_work *w, store_conn *db)
 	struct srv_park park = { 0 };
 	nng_msg *reply = NULL;
 
-	srv_dispatch_run(c->ep->srv, &c->req, db, &reply, &park);
+	if (!srv_dispatch_run(c->ep->srv, &c->req, db, &reply, &park))
+		return;		/* deferred: answered by ctx_answer */
 	if (park.want && reply != NULL && ctx_park(c, &park)) {
 		nng_msg_free(reply);
 		srv_req_fini(&c->req);
@@ -195,6 +208,8 @@ pool_main(void *arg)
 	struct srv_pool *p = arg;
 	store_conn *db = NULL;
 
+	(void)pthread_setname_np(pthread_self(),
+	    p->lane == SRV_LANE_SLOW ? "vgen:slow" : "vgen:db");
 	if (p->lane == SRV_LANE_SLOW)	/* bcrypt yields to quick calls */
 		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	if (store_open(p->srv->cfg.database_url, &db) < 0)
@@ -408,6 +423,9 @@ srv_start(struct srv *s)
 	    (rv = pool_new(s, SRV_LANE_SLOW, (size_t)s->cfg.slow_threads,
 	    &s->pools[SRV_LANE_SLOW])) < 0)
 		return rv;
+	if ((rv = store_async_open(s->cfg.database_url,
+	    (size_t)s->cfg.read_conns, &s->reads)) < 0)
+		return rv;
 	if (pthread_create(&s->health_thread, NULL, health_main, s) != 0)
 		return VG_ENOMEM;
 	if ((rv = srv_hub_start(s, &s->hub)) < 0)
@@ -445,6 +463,9 @@ srv_stop(struct srv *s, int grace_ms)
 		pool_free(s->pools[i]);
 		s->pools[i] = NULL;
 	}
+	/* Reads still in flight (the grace ran out) are answered now. */
+	store_async_close(s->reads);
+	s->reads = NULL;
 	endpoint_free(s->rpc);
 	endpoint_free(s->admin);
 	s->rpc = s->admin = NULL;

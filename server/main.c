@@ -48,6 +48,9 @@ static const struct vg_opt opts[] = {
 	    "bcrypt cost", &cfg.bcrypt_cost, 4, 31 },
 	{ "threads", "VGEN_THREADS", VG_OPT_INT, "0",
 	    "database threads (0: 4 x cores)", &cfg.threads, 0, 1024 },
+	{ "read-conns", "VGEN_READ_CONNS", VG_OPT_INT, "0",
+	    "pipelined database connections for quick reads (0: cores)",
+	    &cfg.read_conns, 0, 64 },
 	{ "slow-threads", "VGEN_SLOW_THREADS", VG_OPT_INT, "0",
 	    "password-hashing threads (0: cores / 2, at least 1)",
 	    &cfg.slow_threads, 0, 256 },
@@ -220,6 +223,8 @@ main(int argc, char **argv)
 		cores = 1;
 	if (cfg.threads == 0)
 		cfg.threads = 4 * cores;
+	if (cfg.read_conns == 0)
+		cfg.read_conns = cores;
 	if (cfg.slow_threads == 0)
 		cfg.slow_threads = cores / 2 > 0 ? cores / 2 : 1;
 	if (cfg.admin_listen == NULL && default_admin_listen() < 0)

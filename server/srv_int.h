@@ -62,6 +62,8 @@ struct srv_park {
 	uint64_t seq;
 };
 
+struct srv_req;
+
 /* One RPC in flight.  Lives from the decoded frame to the sent reply. */
 struct srv_call {
 	struct srv *srv;
@@ -81,6 +83,12 @@ struct srv_call {
 	} violations[SRV_MAX_VIOLATIONS];
 	struct srv_arena arena;
 	struct srv_park park;		/* set by a handler that parks */
+	/* A deferred call (srv_call_defer): */
+	struct srv_req *req;		/* answered through req->answer */
+	void *out;			/* the response the handler fills */
+	bool deferred;
+	enum vg_status deferred_st;	/* from srv_call_resume */
+	atomic_int gate;		/* the dispatcher and the resume */
 };
 
 void *srv_call_alloc(struct srv_call *call, size_t size);
@@ -109,11 +117,25 @@ enum vg_status srv_call_fail(struct srv_call *call, enum vg_status st,
 enum vg_status srv_call_user_status(struct srv_call *call, int rv);
 enum vg_status srv_call_user_check(struct srv_call *call);
 
+/*
+ * Reads that do not hold a thread.  A handler running inline calls
+ * srv_call_defer, then starts one store_async read (call->srv->reads)
+ * whose done callback, on a store thread, fills the response and calls
+ * srv_call_resume once, which answers the call; when the read cannot
+ * start, the handler calls that done callback itself with the error.
+ * From srv_call_defer on, the handler touches neither the call nor `in`
+ * (freed when it returns: copy what the callback needs into call memory)
+ * and its return value is ignored.
+ */
+void srv_call_defer(struct srv_call *call);
+void srv_call_resume(struct srv_call *call, enum vg_status st);
+
 /* ---- methods ------------------------------------------------------------ */
 
 /* Where a handler runs. */
 enum srv_lane {
-	SRV_LANE_INLINE,	/* in nng's callback: no I/O, microseconds */
+	SRV_LANE_INLINE,	/* in nng's callback: no blocking I/O (a
+				 * deferred read may start), microseconds */
 	SRV_LANE_DB,		/* a pool thread with a store connection */
 	SRV_LANE_SLOW,		/* few low-priority threads: bcrypt */
 	SRV_NLANES,
@@ -211,18 +233,24 @@ struct srv_req {
 	Vgen__V1__RpcRequest *env;	/* decoded envelope; NULL if malformed */
 	const struct srv_method *m;	/* NULL: unknown method */
 	int64_t recv_ms;
+	struct srv_call call;		/* while the handler runs */
+	/* How a deferred call's reply (NULL: out of memory) is sent. */
+	void (*answer)(struct srv_req *r, nng_msg *reply);
 };
 
 /*
  * srv_dispatch_prepare decodes `msg`'s body into *r and finds the method
- * (it does not free msg).  srv_dispatch_run authenticates, decodes the
- * payload, runs the handler with `db` and packs the reply into *reply
- * (NULL only when out of memory).  srv_req_fini frees the envelope.
+ * (it does not free msg); the caller then sets r->answer.
+ * srv_dispatch_run authenticates, decodes the payload, runs the handler
+ * with `db` and packs the reply into *reply (NULL only when out of
+ * memory).  It returns false when the handler deferred the call: then
+ * r->answer gets the reply later, from whichever thread finishes last.
+ * srv_req_fini frees the envelope.
  */
 void srv_dispatch_prepare(struct srv *s, const struct srv_table *t,
     nng_msg *msg, struct srv_req *r);
 enum srv_lane srv_req_lane(const struct srv_req *r);
-void srv_dispatch_run(struct srv *s, struct srv_req *r, store_conn *db,
+bool srv_dispatch_run(struct srv *s, struct srv_req *r, store_conn *db,
     nng_msg **reply, struct srv_park *park);
 void srv_req_fini(struct srv_req *r);
 
@@ -342,6 +370,7 @@ struct srv_config {
 	const char *jwt_secret_file;
 	long bcrypt_cost;
 	long threads;			/* DB lane */
+	long read_conns;		/* store_async connections */
 	long slow_threads;		/* SLOW lane */
 	long contexts;			/* rep0 contexts per endpoint */
 	long token_ttl_s;
@@ -360,6 +389,7 @@ struct srv {
 	struct srv_table *rpc_table, *admin_table;
 	struct srv_endpoint *rpc, *admin;
 	struct srv_pool *pools[SRV_NLANES];
+	store_async *reads;		/* deferred reads (srv_call_defer) */
 	struct srv_waits *waits;	/* parked WaitJob calls */
 	struct srv_hub *hub;		/* event hub thread */
 	struct srv_lguard *lguard;	/* every listener; heals IPC ones */

@@ -1,6 +1,7 @@
 /*
  * server/user_service.c: UserService.  Register and Login hash passwords
- * and run on the slow lane; GetMe and UpdateProfile on the database lane.
+ * and run on the slow lane; UpdateProfile on the database lane; GetMe is
+ * a deferred read (srv_call_defer).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -213,15 +214,40 @@ out:
 	return st;
 }
 
+/* GetMe reads without a thread: the row comes back on a store thread. */
+struct get_me {
+	struct store_op op;
+	struct srv_call *call;
+	struct store_user u;
+};
+
+static void
+get_me_done(struct store_op *op, int rv)
+{
+	struct get_me *g = (struct get_me *)(void *)op;
+
+	srv_call_resume(g->call, self_reply(g->call, rv, &g->u,
+	    g->call->out));
+}
+
 static enum vg_status
 get_me(struct srv_call *call, const void *in, void *out)
 {
-	struct store_user u = { 0 };
+	struct get_me *g = srv_call_alloc(call, sizeof(*g));
 	int rv;
 
 	(void)in;
-	rv = store_user_get(call->db, call->user_id, &u);
-	return self_reply(call, rv, &u, out);
+	(void)out;
+	if (g == NULL)
+		return srv_call_status(call, VG_ENOMEM);
+	g->op.done = get_me_done;
+	g->call = call;
+	srv_call_defer(call);
+	rv = store_user_get_start(call->srv->reads, &g->op, call->user_id,
+	    &g->u);
+	if (rv < 0)
+		get_me_done(&g->op, rv);
+	return VG_STATUS_OK;
 }
 
 static enum vg_status
@@ -253,7 +279,7 @@ update_profile(struct srv_call *call, const void *in, void *out)
 const struct srv_handler_def srv_user_handlers[] = {
 	{ "Register", do_register, SRV_LANE_SLOW, 0 },
 	{ "Login", login, SRV_LANE_SLOW, 0 },
-	{ "GetMe", get_me, SRV_LANE_DB, SRV_AUTH | SRV_SELF_CHECK },
+	{ "GetMe", get_me, SRV_LANE_INLINE, SRV_AUTH | SRV_SELF_CHECK },
 	{ "UpdateProfile", update_profile, SRV_LANE_DB,
 	    SRV_AUTH | SRV_SELF_CHECK },
 	{ NULL, NULL, 0, 0 },

@@ -35,48 +35,28 @@ video_to_pb(struct srv_call *call, const struct store_video *v)
 	return pb;
 }
 
+/*
+ * ListVideos reads without a thread: the page comes back on a store
+ * thread (list_done), and so does the user check of an empty page.
+ */
+struct list_videos {
+	struct store_op op;
+	struct srv_call *call;
+	int size;			/* rows asked for; one more is read */
+	struct store_video *vids;	/* size + 1, call memory */
+	int n;
+};
+
+/* Fills the response from the rows read; releases them. */
 static enum vg_status
-list_videos(struct srv_call *call, const void *in, void *out)
+list_reply(struct list_videos *g)
 {
-	const Vgen__V1__ListVideosRequest *req = in;
-	Vgen__V1__ListVideosResponse *resp = out;
-	char after_id[VG_UUID_STRLEN + 1];
-	int64_t after_us = 0;
-	struct store_video *vids;
-	int size = req->page_size, n = 0, rv;
+	struct srv_call *call = g->call;
+	Vgen__V1__ListVideosResponse *resp = call->out;
+	struct store_video *vids = g->vids;
+	int size = g->size, n = g->n;
 	enum vg_status st = VG_STATUS_OK;
 
-	if (size == 0)
-		size = LIST_DEFAULT;
-	if (size < 0 || size > LIST_MAX)
-		srv_call_invalid(call, "page_size", "from 0 to 100");
-	if (req->orientation != 0 &&
-	    req->orientation != VGEN__V1__ORIENTATION__PORTRAIT &&
-	    req->orientation != VGEN__V1__ORIENTATION__LANDSCAPE)
-		srv_call_invalid(call, "orientation", "not an orientation");
-	if (req->page_token[0] != '\0' && srv_page_parse(call,
-	    SRV_PAGE_VIDEOS, req->page_token, &after_us, after_id) < 0)
-		srv_call_invalid(call, "page_token",
-		    "not a page token of this listing");
-	if (call->nviolations > 0)
-		return VG_INVALID_ARGUMENT;
-
-	/* One row more than asked tells whether another page follows. */
-	vids = srv_call_alloc(call, (size_t)(size + 1) * sizeof(*vids));
-	if (vids == NULL)
-		return srv_call_status(call, VG_ENOMEM);
-	rv = store_video_list(call->db, call->user_id, (int)req->orientation,
-	    after_us, req->page_token[0] ? after_id : NULL, size + 1, vids,
-	    &n);
-	if (rv < 0)
-		return srv_call_status(call, rv);
-	/*
-	 * A video on the page proves its owner exists (videos go with their
-	 * user, ON DELETE CASCADE), so only an empty page asks the database
-	 * whether the token's user is still there.
-	 */
-	if (n == 0 && (st = srv_call_user_check(call)) != VG_STATUS_OK)
-		return st;
 	if (n > size) {
 		resp->next_page_token = srv_page_token(call, SRV_PAGE_VIDEOS,
 		    vids[size - 1].created_us, vids[size - 1].id);
@@ -96,6 +76,82 @@ list_videos(struct srv_call *call, const void *in, void *out)
 	if (st == VG_STATUS_OK)
 		resp->n_videos = (size_t)(n > size ? size : n);
 	return st;
+}
+
+static void
+list_user_done(struct store_op *op, int rv)
+{
+	struct list_videos *g = (struct list_videos *)(void *)op;
+	enum vg_status st = srv_call_user_status(g->call, rv);
+
+	srv_call_resume(g->call, st == VG_STATUS_OK ? list_reply(g) : st);
+}
+
+static void
+list_done(struct store_op *op, int rv)
+{
+	struct list_videos *g = (struct list_videos *)(void *)op;
+	struct srv_call *call = g->call;
+
+	if (rv < 0) {
+		srv_call_resume(call, srv_call_status(call, rv));
+		return;
+	}
+	/*
+	 * A video on the page proves its owner exists (videos go with their
+	 * user, ON DELETE CASCADE), so only an empty page asks the database
+	 * whether the token's user is still there.
+	 */
+	if (g->n == 0) {
+		op->done = list_user_done;
+		if ((rv = store_user_exists_start(call->srv->reads, op,
+		    call->user_id)) < 0)
+			list_user_done(op, rv);
+		return;
+	}
+	srv_call_resume(call, list_reply(g));
+}
+
+static enum vg_status
+list_videos(struct srv_call *call, const void *in, void *out)
+{
+	const Vgen__V1__ListVideosRequest *req = in;
+	struct list_videos *g;
+	char after_id[VG_UUID_STRLEN + 1];
+	int64_t after_us = 0;
+	int size = req->page_size, rv;
+
+	(void)out;
+	if (size == 0)
+		size = LIST_DEFAULT;
+	if (size < 0 || size > LIST_MAX)
+		srv_call_invalid(call, "page_size", "from 0 to 100");
+	if (req->orientation != 0 &&
+	    req->orientation != VGEN__V1__ORIENTATION__PORTRAIT &&
+	    req->orientation != VGEN__V1__ORIENTATION__LANDSCAPE)
+		srv_call_invalid(call, "orientation", "not an orientation");
+	if (req->page_token[0] != '\0' && srv_page_parse(call,
+	    SRV_PAGE_VIDEOS, req->page_token, &after_us, after_id) < 0)
+		srv_call_invalid(call, "page_token",
+		    "not a page token of this listing");
+	if (call->nviolations > 0)
+		return VG_INVALID_ARGUMENT;
+
+	/* One row more than asked tells whether another page follows. */
+	g = srv_call_alloc(call, sizeof(*g));
+	if (g == NULL || (g->vids = srv_call_alloc(call,
+	    (size_t)(size + 1) * sizeof(*g->vids))) == NULL)
+		return srv_call_status(call, VG_ENOMEM);
+	g->op.done = list_done;
+	g->call = call;
+	g->size = size;
+	srv_call_defer(call);
+	rv = store_video_list_start(call->srv->reads, &g->op, call->user_id,
+	    (int)req->orientation, after_us,
+	    req->page_token[0] ? after_id : NULL, size + 1, g->vids, &g->n);
+	if (rv < 0)
+		list_done(&g->op, rv);
+	return VG_STATUS_OK;
 }
 
 static enum vg_status
@@ -137,7 +193,8 @@ delete_video(struct srv_call *call, const void *in, void *out)
 }
 
 const struct srv_handler_def srv_video_handlers[] = {
-	{ "ListVideos", list_videos, SRV_LANE_DB, SRV_AUTH | SRV_SELF_CHECK },
+	{ "ListVideos", list_videos, SRV_LANE_INLINE,
+	    SRV_AUTH | SRV_SELF_CHECK },
 	{ "GetVideo", get_video, SRV_LANE_DB, SRV_AUTH },
 	{ "DeleteVideo", delete_video, SRV_LANE_DB, SRV_AUTH },
 	{ NULL, NULL, 0, 0 },
