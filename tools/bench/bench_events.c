@@ -475,7 +475,9 @@ progress_params(const struct ev_jobs *j, const uint32_t *job, const int *p,
 		memcpy(ids + a, j->id[job[k]], VG_UUID_STRLEN);
 		a += VG_UUID_STRLEN;
 		atts[b++] = '1';
-		c += (size_t)sprintf(ps + c, "%d", p[k]);
+		/* A progress is 0..100: at most 3 digits, as sized above. */
+		c += (size_t)snprintf(ps + c, 4, "%d",
+		    p[k] < 0 ? 0 : p[k] > 100 ? 100 : p[k]);
 	}
 	ids[a++] = atts[b++] = ps[c++] = '}';
 	ids[a] = atts[b] = ps[c] = '\0';
