@@ -19,6 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "fx.h"
 
 static int
@@ -335,6 +337,79 @@ test_sigterm_finishes_calls_in_flight(void **state)
 	fx_server_stop(&slow);
 }
 
+struct getme_call {
+	vgen_client *c;
+	int code;
+};
+
+static void *
+getme_main(void *arg)
+{
+	struct getme_call *g = arg;
+	Vgen__V1__GetMeRequest req = VGEN__V1__GET_ME_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+
+	g->code = vgen_call(g->c, "/vgen.v1.UserService/GetMe", &req.base,
+	    &vgen__v1__user__descriptor, &resp, NULL);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return NULL;
+}
+
+/*
+ * GetMe is answered by the store thread that reads its result (a deferred
+ * call, no server thread waits): calls whose query waits on a lock when
+ * SIGTERM comes are still answered, and the server exits 0.
+ */
+static void
+test_sigterm_finishes_deferred_reads(void **state)
+{
+	struct fx_stack *fx = *state;
+	enum { N = 6 };
+	struct fx_server srv = { 0 };
+	struct getme_call g[N];
+	pthread_t th[N];
+	struct fx_user u = { 0 };
+	vgen_client *c[N];
+	char email[128];
+	PGconn *lock;
+	PGresult *res;
+
+	assert_int_equal(fx_server_start(&srv, &fx->pg, NULL), 0);
+	fx_unique_email(email, sizeof(email), "deferred");
+	c[0] = fx_client(&srv, NULL);
+	assert_int_equal(fx_register_login(c[0], email, "password1", &u), 0);
+	/* Every GetMe now waits for this session's lock. */
+	lock = PQconnectdb(fx->pg.conninfo);
+	assert_int_equal(PQstatus(lock), CONNECTION_OK);
+	res = PQexec(lock, "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	for (int i = 0; i < N; i++) {
+		if (i > 0)
+			c[i] = fx_client(&srv, NULL);
+		assert_int_equal(vgen_client_set_token(c[i], u.token), 0);
+		g[i] = (struct getme_call){ c[i], -1 };
+		assert_int_equal(pthread_create(&th[i], NULL, getme_main,
+		    &g[i]), 0);
+	}
+	fx_sleep_ms(300);	/* all sent, all waiting in PostgreSQL */
+	for (int i = 0; i < N; i++)
+		assert_int_equal(g[i].code, -1);
+	assert_int_equal(fx_server_signal(&srv, SIGTERM), 0);
+	fx_sleep_ms(300);	/* the server is draining, not gone */
+	res = PQexec(lock, "COMMIT");
+	PQclear(res);
+	PQfinish(lock);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(g[i].code, 0);
+		vgen_client_close(c[i]);
+	}
+	assert_int_equal(fx_server_wait(&srv, 15000), 0);
+	fx_user_fini(&u);
+	fx_server_stop(&srv);
+}
+
 /*
  * A server that dies under a call: the call fails with UNAVAILABLE as
  * soon as the connection drops, not at its deadline (nng's req0 would
@@ -482,6 +557,7 @@ main(void)
 		cmocka_unit_test(test_health_unknown_service_is_not_found),
 		cmocka_unit_test(test_database_down_is_unavailable_then_recovers),
 		cmocka_unit_test(test_sigterm_finishes_calls_in_flight),
+		cmocka_unit_test(test_sigterm_finishes_deferred_reads),
 		cmocka_unit_test(test_connection_lost_fails_the_call_at_once),
 		cmocka_unit_test(
 		    test_ipc_listener_heals_after_a_broken_handshake),
