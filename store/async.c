@@ -26,6 +26,11 @@
 
 #define ASYNC_RETRY_MS 100	/* reconnect period while the database is down */
 
+/* A FIFO of ops, linked through op->next. */
+struct op_list {
+	struct store_op *head, *tail;
+};
+
 struct async_conn {
 	struct store_async *a;
 	pthread_mutex_t mu;	/* everything below but thr and wake */
@@ -34,9 +39,8 @@ struct async_conn {
 	bool broken;		/* a send failed: the thread drops it */
 	bool want_write;	/* libpq holds unsent bytes */
 	bool got_result;	/* head's first result was parsed */
-	struct store_op *head, *tail;	/* sent, results pending, in order */
-	struct store_op *waiting;	/* for the connection, newest first */
-	size_t inflight;
+	struct op_list sent;	/* results pending, in order */
+	struct op_list waiting;	/* for the connection to come up */
 	int wake;		/* eventfd: stop, or poll for writing */
 	pthread_t thr;
 	bool started;
@@ -50,6 +54,31 @@ struct store_async {
 };
 
 static void
+list_push(struct op_list *l, struct store_op *op)
+{
+	op->next = NULL;
+	if (l->tail != NULL)
+		l->tail->next = op;
+	else
+		l->head = op;
+	l->tail = op;
+}
+
+/* Moves every op of `from` to the end of `to`. */
+static void
+list_join(struct op_list *to, struct op_list *from)
+{
+	if (from->head == NULL)
+		return;
+	if (to->tail != NULL)
+		to->tail->next = from->head;
+	else
+		to->head = from->head;
+	to->tail = from->tail;
+	*from = (struct op_list){ NULL, NULL };
+}
+
+static void
 conn_wake(struct async_conn *c)
 {
 	uint64_t one = 1;
@@ -57,25 +86,28 @@ conn_wake(struct async_conn *c)
 	(void)!write(c->wake, &one, sizeof(one));
 }
 
-/* Takes the ops in flight off a broken connection (under c->mu). */
-static struct store_op *
-conn_break(struct async_conn *c)
+/*
+ * Moves the ops in flight off a broken connection to *lost, failed with
+ * VG_EUNAVAIL (under c->mu); returns how many.
+ */
+static size_t
+conn_break(struct async_conn *c, struct op_list *lost)
 {
-	struct store_op *ops = c->head;
+	size_t n = 0;
 
-	for (struct store_op *op = ops; op != NULL; op = op->next) {
+	for (struct store_op *op = c->sent.head; op != NULL; op = op->next) {
 		op->rv = VG_EUNAVAIL;
 		PQclear(op->res);	/* a result without its sync point */
 		op->res = NULL;
+		n++;
 	}
-	c->head = c->tail = NULL;
-	c->inflight = 0;
+	list_join(lost, &c->sent);
 	c->up = false;
 	c->broken = false;
 	c->want_write = false;
 	c->got_result = false;
 	store_conn_reset(c->db);
-	return ops;
+	return n;
 }
 
 /*
@@ -83,20 +115,19 @@ conn_break(struct async_conn *c)
  * order (no lock held: parsing copies rows).
  */
 static void
-ops_done(struct store_op *ops)
+ops_done(struct op_list *l)
 {
-	while (ops != NULL) {
-		struct store_op *next = ops->next;
+	struct store_op *op = l->head, *next;
 
-		if (ops->res != NULL) {
-			if (ops->rv == 0)
-				ops->rv = ops->parse(ops, ops->res);
-			PQclear(ops->res);
-			ops->res = NULL;
+	for (; op != NULL; op = next) {
+		next = op->next;
+		op->next = NULL;
+		if (op->res != NULL) {	/* set only with rv 0 */
+			op->rv = op->parse(op, op->res);
+			PQclear(op->res);
+			op->res = NULL;
 		}
-		ops->next = NULL;
-		ops->done(ops, ops->rv);
-		ops = next;
+		op->done(op, op->rv);
 	}
 }
 
@@ -122,13 +153,7 @@ conn_send(struct async_conn *c, struct store_op *op)
 	}
 	op->rv = VG_EINTERNAL;	/* until a result says otherwise */
 	op->res = NULL;
-	op->next = NULL;
-	if (c->tail != NULL)
-		c->tail->next = op;
-	else
-		c->head = op;
-	c->tail = op;
-	c->inflight++;
+	list_push(&c->sent, op);
 	if (f == 1 && !c->want_write) {
 		c->want_write = true;
 		conn_wake(c);
@@ -138,14 +163,14 @@ conn_send(struct async_conn *c, struct store_op *op)
 
 /*
  * Connects, prepares every statement, enters pipeline mode, and sends the
- * ops waiting for it; or fails them.  Returns the ops that failed (done
- * not yet called).
+ * ops waiting for it, in the order they came; or fails them.  The failed
+ * ops go to *failed (done not yet called).
  */
-static struct store_op *
-conn_up(struct async_conn *c)
+static void
+conn_up(struct async_conn *c, struct op_list *failed)
 {
 	PGconn *pg = store_conn_pg(c->db);
-	struct store_op *failed = NULL, *op, *next;
+	struct store_op *op, *next;
 	bool ok;
 
 	ok = pg != NULL && store_prepare_all(c->db) == 0 &&
@@ -154,65 +179,52 @@ conn_up(struct async_conn *c)
 		store_conn_reset(c->db);
 	pthread_mutex_lock(&c->mu);
 	c->up = ok;
-	/* Oldest first, so that they are sent in the order they came. */
-	for (op = c->waiting, c->waiting = NULL; op != NULL; op = next) {
-		next = op->next;
-		op->next = c->waiting;
-		c->waiting = op;
-	}
-	for (op = c->waiting, c->waiting = NULL; op != NULL; op = next) {
+	op = c->waiting.head;
+	c->waiting = (struct op_list){ NULL, NULL };
+	for (; op != NULL; op = next) {
 		next = op->next;
 		if (!ok || conn_send(c, op) < 0) {
 			op->rv = VG_EUNAVAIL;
-			op->next = failed;
-			failed = op;
+			list_push(failed, op);
 		}
 	}
 	pthread_mutex_unlock(&c->mu);
-	return failed;
 }
 
 /*
- * Reads what arrived and finishes the ops whose results are complete
- * (under c->mu; the finished ops are returned, done not yet called).
- * Per op, the pipeline yields its result(s), NULL, then the sync point.
+ * Reads what arrived and moves the ops whose results are complete to
+ * *done (under c->mu; done not yet called).  Per op, the pipeline yields
+ * its result(s), NULL, then the sync point.  False when the connection
+ * broke.
  */
-static struct store_op *
-conn_read(struct async_conn *c, bool *broken)
+static bool
+conn_read(struct async_conn *c, struct op_list *done)
 {
 	PGconn *pg = c->db->pg;
-	struct store_op *done = NULL, **tail = &done;
 	bool after_null = false;
 
-	if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
-		*broken = true;
-		return NULL;
-	}
-	while (c->head != NULL && !PQisBusy(pg)) {
-		struct store_op *op = c->head;
+	if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK)
+		return false;
+	while (c->sent.head != NULL && !PQisBusy(pg)) {
+		struct store_op *op = c->sent.head;
 		PGresult *res = PQgetResult(pg);
 
 		if (res == NULL) {
 			/* End of op's results, its sync point next; twice
 			 * means libpq has nothing queued: out of step. */
-			if (after_null) {
-				*broken = true;
-				break;
-			}
+			if (after_null)
+				return false;
 			after_null = true;
 			continue;
 		}
 		after_null = false;
 		switch (PQresultStatus(res)) {
 		case PGRES_PIPELINE_SYNC:
-			c->head = op->next;
-			if (c->head == NULL)
-				c->tail = NULL;
-			c->inflight--;
+			c->sent.head = op->next;
+			if (c->sent.head == NULL)
+				c->sent.tail = NULL;
 			c->got_result = false;
-			op->next = NULL;
-			*tail = op;
-			tail = &op->next;
+			list_push(done, op);
 			break;
 		case PGRES_TUPLES_OK:
 		case PGRES_COMMAND_OK:
@@ -231,9 +243,7 @@ conn_read(struct async_conn *c, bool *broken)
 		}
 		PQclear(res);
 	}
-	if (PQstatus(pg) != CONNECTION_OK)
-		*broken = true;
-	return done;
+	return PQstatus(pg) == CONNECTION_OK;
 }
 
 static void *
@@ -241,16 +251,18 @@ conn_main(void *arg)
 {
 	struct async_conn *c = arg;
 	struct store_async *a = c->a;
+	struct op_list done;
 
 	(void)pthread_setname_np(pthread_self(), "vgen:reads");
 	while (!atomic_load(&a->stop)) {
 		struct pollfd pfd[2] = { { .fd = c->wake, .events = POLLIN } };
-		struct store_op *done = NULL;
-		bool broken = false;
+		bool broken;
 		uint64_t n;
 
+		done = (struct op_list){ NULL, NULL };
 		if (!c->up) {
-			ops_done(conn_up(c));
+			conn_up(c, &done);
+			ops_done(&done);
 			if (c->up)
 				continue;
 			/* Down: again after a while, or when an op waits. */
@@ -276,44 +288,22 @@ conn_main(void *arg)
 			broken = f < 0;
 		}
 		if (!broken && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
-			done = conn_read(c, &broken);
-		if (broken) {
-			size_t nlost = c->inflight;
-			struct store_op *lost = conn_break(c);
-
+			broken = !conn_read(c, &done);
+		if (broken)
 			vg_warn("database connection lost reads_failed=%zu",
-			    nlost);
-			if (done == NULL) {
-				done = lost;
-			} else {
-				struct store_op *t = done;
-
-				while (t->next != NULL)
-					t = t->next;
-				t->next = lost;
-			}
-		}
+			    conn_break(c, &done));
 		pthread_mutex_unlock(&c->mu);
-		ops_done(done);
+		ops_done(&done);
 	}
+	/* Closing: what is in flight or waiting fails. */
+	done = (struct op_list){ NULL, NULL };
 	pthread_mutex_lock(&c->mu);
-	{
-		struct store_op *lost = conn_break(c), *t;
-
-		/* Closing: the waiting ops fail too. */
-		for (t = c->waiting; t != NULL; t = t->next)
-			t->rv = VG_EUNAVAIL;
-		if (lost == NULL) {
-			lost = c->waiting;
-		} else {
-			for (t = lost; t->next != NULL; t = t->next)
-				;
-			t->next = c->waiting;
-		}
-		c->waiting = NULL;
-		pthread_mutex_unlock(&c->mu);
-		ops_done(lost);
-	}
+	(void)conn_break(c, &done);
+	for (struct store_op *op = c->waiting.head; op != NULL; op = op->next)
+		op->rv = VG_EUNAVAIL;
+	list_join(&done, &c->waiting);
+	pthread_mutex_unlock(&c->mu);
+	ops_done(&done);
 	return NULL;
 }
 
@@ -384,8 +374,7 @@ store_async_send(store_async *a, struct store_op *op, const char *stmt,
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
-	op->next = c->waiting;
-	c->waiting = op;
+	list_push(&c->waiting, op);
 	pthread_mutex_unlock(&c->mu);
 	conn_wake(c);
 	return 0;
@@ -450,7 +439,9 @@ store_async_inflight(store_async *a)
 
 	for (size_t i = 0; i < a->n; i++) {
 		pthread_mutex_lock(&a->c[i].mu);
-		n += a->c[i].inflight;
+		for (struct store_op *op = a->c[i].sent.head; op != NULL;
+		    op = op->next)
+			n++;
 		pthread_mutex_unlock(&a->c[i].mu);
 	}
 	return n;

@@ -74,10 +74,8 @@ void store_user_fini(struct store_user *u);
 int store_user_create(store_conn *db, const char *email, const char *hash,
     const char *username, struct store_user *u) VG_MUSTCHECK;
 
-/* store_user_by_email / store_user_get: 0 and *u, VG_ENOTFOUND, ... */
+/* store_user_by_email: 0 and *u, VG_ENOTFOUND, ... */
 int store_user_by_email(store_conn *db, const char *email,
-    struct store_user *u) VG_MUSTCHECK;
-int store_user_get(store_conn *db, const char *id,
     struct store_user *u) VG_MUSTCHECK;
 
 /* store_user_exists: 0 when user `id` exists, VG_ENOTFOUND, VG_EUNAVAIL. */
@@ -289,15 +287,7 @@ struct store_video {
 };
 void store_video_fini(struct store_video *v);	/* safe on zeroes */
 
-/*
- * store_video_list fills videos[0..*n) (caller-allocated, at most `limit`;
- * store_video_fini each) with `user_id`'s videos, newest first (created_at,
- * id), after the keyset position (after_us, after_id) when after_id is not
- * NULL, only `orientation` when it is not 0.
- */
-int store_video_list(store_conn *db, const char *user_id, int orientation,
-    int64_t after_us, const char *after_id, int limit,
-    struct store_video *videos, int *n) VG_MUSTCHECK;
+/* A page of the gallery: store_video_list_start (asynchronous reads). */
 
 /* store_video_get: the video if `user_id` owns it, else VG_ENOTFOUND. */
 int store_video_get(store_conn *db, const char *user_id, const char *id,
@@ -393,10 +383,10 @@ typedef struct store_async store_async;
 
 /*
  * store_async_open starts `nconn` connections to `conninfo`, each with
- * its thread.
- * 0, VG_EINVAL (nconn 0) or VG_ENOMEM.  store_async_close fails the ops still in flight
- * (their done runs, with VG_EUNAVAIL) and frees everything; NULL is a
- * no-op.  store_async_inflight counts ops sent and not yet done.
+ * its thread: 0, VG_EINVAL (nconn 0) or VG_ENOMEM.  store_async_close
+ * fails the ops still in flight (their done runs, with VG_EUNAVAIL) and
+ * frees everything; NULL is a no-op.  store_async_inflight counts ops
+ * sent whose results are not in yet.
  */
 int store_async_open(const char *conninfo, size_t nconn, store_async **out)
     VG_MUSTCHECK;
@@ -411,8 +401,8 @@ struct pg_result;	/* libpq's PGresult, for the store's own parsers */
 /*
  * One asynchronous read.  The caller owns the memory (and the out-structs
  * it names) from the _start call until `done` returns; `done` runs on a
- * store thread, must not block, and gets 0 or a VG_E* code as the sync
- * twin of the start function would return.  A start function returns 0
+ * store thread, must not block, and gets 0 or a VG_E* code (VG_ENOTFOUND,
+ * VG_EUNAVAIL, ... as for the synchronous calls).  A start function returns 0
  * when `done` will run, or VG_E* (a parameter is not valid) and then
  * `done` never runs.  Like the sync calls, a read that finds no
  * connection up makes the store try to connect once before it fails
@@ -432,7 +422,7 @@ struct store_op {
 	struct store_op *next;
 };
 
-/* store_user_get, asynchronous: *u on success (store_user_fini it). */
+/* The user `id`: 0 and *u (store_user_fini it), VG_ENOTFOUND, ... */
 int store_user_get_start(store_async *a, struct store_op *op, const char *id,
     struct store_user *u) VG_MUSTCHECK;
 
@@ -441,8 +431,11 @@ int store_user_exists_start(store_async *a, struct store_op *op,
     const char *id) VG_MUSTCHECK;
 
 /*
- * store_video_list, asynchronous: videos[0..*n) on success, as
- * store_video_list (the array and n are the caller's until done).
+ * A page of `user_id`'s videos, newest first (created_at, id), after the
+ * keyset position (after_us, after_id) when after_id is not NULL, only
+ * `orientation` when it is not 0: fills videos[0..*n) (caller-allocated,
+ * at most `limit`; store_video_fini each).  VG_EINVAL at start when an
+ * id is not a UUID.
  */
 int store_video_list_start(store_async *a, struct store_op *op,
     const char *user_id, int orientation, int64_t after_us,

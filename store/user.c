@@ -96,16 +96,6 @@ store_user_by_email(store_conn *db, const char *email, struct store_user *u)
 }
 
 int
-store_user_get(store_conn *db, const char *id, struct store_user *u)
-{
-	const char *params[] = { id };
-
-	if (!vg_uuid_valid(id))
-		return VG_ENOTFOUND;
-	return user_one(db, "user_get", params, 1, u);
-}
-
-int
 store_user_update(store_conn *db, const char *id, bool set_username,
     const char *username, bool set_avatar, const char *avatar_url,
     struct store_user *u)

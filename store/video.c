@@ -72,11 +72,12 @@ video_from_row(const PGresult *res, int row, struct store_video *out)
 	return 0;
 }
 
-/* Fills videos[0..*n) from a page's rows (at most `limit`). */
+/* A page's rows: videos[0..*op->n), at most op->limit of them. */
 static int
-video_rows(const PGresult *res, int limit, struct store_video *videos, int *n)
+video_list_parse(struct store_op *op, const PGresult *res)
 {
-	int rv, rows = PQntuples(res) < limit ? PQntuples(res) : limit;
+	struct store_video *videos = op->out;
+	int rv, rows = PQntuples(res) < op->limit ? PQntuples(res) : op->limit;
 
 	for (int i = 0; i < rows; i++) {
 		if ((rv = video_from_row(res, i, &videos[i])) < 0) {
@@ -85,64 +86,8 @@ video_rows(const PGresult *res, int limit, struct store_video *videos, int *n)
 			return rv;
 		}
 	}
-	*n = rows;
+	*op->n = rows;
 	return 0;
-}
-
-/* A page's statement and its parameters, in the caller's buffers. */
-struct list_params {
-	char us[24], lim[16];
-	const char *v[5];
-	int n;
-	const char *stmt;
-};
-
-static int
-list_params(struct list_params *p, const char *user_id, int orientation,
-    int64_t after_us, const char *after_id, int limit)
-{
-	const char *orient = orientation == STORE_PORTRAIT ? "portrait" :
-	    orientation == STORE_LANDSCAPE ? "landscape" : NULL;
-
-	if (!vg_uuid_valid(user_id) ||
-	    (after_id != NULL && !vg_uuid_valid(after_id)))
-		return VG_EINVAL;
-	snprintf(p->us, sizeof(p->us), "%lld", (long long)after_us);
-	snprintf(p->lim, sizeof(p->lim), "%d", limit);
-	p->n = 0;
-	p->v[p->n++] = user_id;
-	if (orient != NULL)
-		p->v[p->n++] = orient;
-	p->v[p->n++] = p->us;
-	p->v[p->n++] = after_id;
-	p->v[p->n++] = p->lim;
-	p->stmt = orient == NULL ? "video_list" : "video_list_orient";
-	return 0;
-}
-
-int
-store_video_list(store_conn *db, const char *user_id, int orientation,
-    int64_t after_us, const char *after_id, int limit,
-    struct store_video *videos, int *n)
-{
-	struct list_params p;
-	PGresult *res = NULL;
-	int rv;
-
-	if ((rv = list_params(&p, user_id, orientation, after_us, after_id,
-	    limit)) < 0)
-		return rv;
-	rv = store_query(db, p.stmt, p.v, p.n, &res);
-	if (rv == 0)
-		rv = video_rows(res, limit, videos, n);
-	PQclear(res);
-	return rv;
-}
-
-static int
-video_list_parse(struct store_op *op, const PGresult *res)
-{
-	return video_rows(res, op->limit, op->out, op->n);
 }
 
 int
@@ -150,16 +95,24 @@ store_video_list_start(store_async *a, struct store_op *op,
     const char *user_id, int orientation, int64_t after_us,
     const char *after_id, int limit, struct store_video *videos, int *n)
 {
-	struct list_params p;
-	int rv;
+	const char *orient = orientation == STORE_PORTRAIT ? "portrait" :
+	    orientation == STORE_LANDSCAPE ? "landscape" : NULL;
+	char us[24], lim[16];
+	const char *all[] = { user_id, us, after_id, lim };
+	const char *one[] = { user_id, orient, us, after_id, lim };
 
-	if ((rv = list_params(&p, user_id, orientation, after_us, after_id,
-	    limit)) < 0)
-		return rv;
+	if (!vg_uuid_valid(user_id) ||
+	    (after_id != NULL && !vg_uuid_valid(after_id)))
+		return VG_EINVAL;
+	snprintf(us, sizeof(us), "%lld", (long long)after_us);
+	snprintf(lim, sizeof(lim), "%d", limit);
 	op->out = videos;
 	op->n = n;
 	op->limit = limit;
-	return store_async_send(a, op, p.stmt, p.v, p.n, video_list_parse);
+	return orient == NULL ?
+	    store_async_send(a, op, "video_list", all, 4, video_list_parse) :
+	    store_async_send(a, op, "video_list_orient", one, 5,
+	    video_list_parse);
 }
 
 int
