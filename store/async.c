@@ -163,27 +163,44 @@ conn_send(struct async_conn *c, struct store_op *op)
 
 /*
  * Connects, prepares every statement, enters pipeline mode, and sends the
- * ops waiting for it, in the order they came; or fails them.  The failed
- * ops go to *failed (done not yet called).
+ * ops waiting for it, in the order they came.  If the attempt fails, the
+ * ops that were waiting when it began fail (to *failed, done not yet
+ * called); those that came during it keep waiting for the next attempt,
+ * which their wake-up starts at once: an op that came after the database
+ * returned must not fail on an attempt begun before.
  */
 static void
 conn_up(struct async_conn *c, struct op_list *failed)
 {
-	PGconn *pg = store_conn_pg(c->db);
+	struct op_list mine;
 	struct store_op *op, *next;
+	PGconn *pg;
 	bool ok;
 
+	pthread_mutex_lock(&c->mu);
+	mine = c->waiting;
+	c->waiting = (struct op_list){ NULL, NULL };
+	pthread_mutex_unlock(&c->mu);
+
+	pg = store_conn_pg(c->db);
 	ok = pg != NULL && store_prepare_all(c->db) == 0 &&
 	    PQsetnonblocking(pg, 1) == 0 && PQenterPipelineMode(pg) == 1;
 	if (!ok)
 		store_conn_reset(c->db);
 	pthread_mutex_lock(&c->mu);
 	c->up = ok;
-	op = c->waiting.head;
-	c->waiting = (struct op_list){ NULL, NULL };
+	if (ok) {
+		list_join(&mine, &c->waiting);
+		op = mine.head;
+	} else {
+		op = NULL;
+		for (struct store_op *o = mine.head; o != NULL; o = o->next)
+			o->rv = VG_EUNAVAIL;
+		list_join(failed, &mine);
+	}
 	for (; op != NULL; op = next) {
 		next = op->next;
-		if (!ok || conn_send(c, op) < 0) {
+		if (conn_send(c, op) < 0) {
 			op->rv = VG_EUNAVAIL;
 			list_push(failed, op);
 		}

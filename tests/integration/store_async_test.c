@@ -3,8 +3,10 @@
  * (store/async.c), against a private PostgreSQL: results reach the op
  * that asked, in any mix of rows, empty results and SQL errors, from
  * several threads at once; a database restart fails what was in flight
- * and the next read succeeds; closing answers every op exactly once.
+ * and the next read succeeds, also one sent while a connect attempt begun
+ * before the restart still hangs; closing answers every op exactly once.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -305,6 +309,51 @@ test_database_restart(void **state)
 	store_async_close(a);
 }
 
+/*
+ * A read sent while a connect attempt from before the database came back
+ * still hangs is sent on the next attempt, not failed with that one.  The
+ * hang is a listener on the socket path that never answers; closing it
+ * fails the attempt, after PostgreSQL is up again on a fresh socket.
+ */
+static void
+test_read_outlives_a_stale_connect_attempt(void **state)
+{
+	struct env *e = *state;
+	store_async *a = open_async(e, 1);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd pfd = { .events = POLLIN };
+	struct rd r[3];
+	int n;
+
+	reset_finished();
+	start_mixed(e, a, &r[0], 0);
+	assert_true(wait_finished(1));
+	check_mixed(e, &r[0], 0);
+
+	assert_int_equal(fx_pg_stop(e->pg), 0);
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.s.PGSQL.%d",
+	    e->pg->dir, e->pg->port);
+	assert_true(n > 0 && (size_t)n < sizeof(sa.sun_path));
+	(void)unlink(sa.sun_path);
+	pfd.fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(pfd.fd >= 0);
+	assert_int_equal(bind(pfd.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(pfd.fd, 4), 0);
+	/* The connection's retry connects and waits for an answer. */
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_int_equal(unlink(sa.sun_path), 0);
+	assert_int_equal(fx_pg_resume(e->pg), 0);
+
+	reset_finished();
+	for (int k = 0; k < 3; k++)
+		start_mixed(e, a, &r[k], k);
+	close(pfd.fd);	/* the stale attempt fails */
+	assert_true(wait_finished(3));
+	for (int k = 0; k < 3; k++)
+		check_mixed(e, &r[k], k);
+	store_async_close(a);
+}
+
 /* Closing with reads in flight answers each exactly once. */
 static void
 test_close_answers_everything_once(void **state)
@@ -337,6 +386,7 @@ main(void)
 		cmocka_unit_test(test_bad_parameters_are_refused_at_start),
 		cmocka_unit_test(test_video_page_is_parsed),
 		cmocka_unit_test(test_database_restart),
+		cmocka_unit_test(test_read_outlives_a_stale_connect_attempt),
 		cmocka_unit_test(test_close_answers_everything_once),
 	};
 
