@@ -135,6 +135,7 @@ vgen_client_close(vgen_client *c)
 			fprintf(stderr, "libvgen-client: nng_close did not "
 			    "return (an nng 1.5 bug); leaving sockets "
 			    "behind\n");
+		vg_nng_leave(c);
 		return;
 	}
 	free(c->authorization);

@@ -268,8 +268,10 @@ vgen_watch_close(vgen_watch *w)
 	if (w == NULL)
 		return;
 	/* Left behind when nng does not return: its callbacks use w. */
-	if (!vg_nng_close(w->sock, WATCH_CLOSE_MS))
+	if (!vg_nng_close(w->sock, WATCH_CLOSE_MS)) {
+		vg_nng_leave(w);
 		return;
+	}
 	if (w->held != NULL)
 		protobuf_c_message_free_unpacked(&w->held->base, NULL);
 	free(w);

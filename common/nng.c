@@ -13,6 +13,14 @@
 
 static atomic_bool reaper_stuck;
 
+/* What vg_nng_leave keeps: rare (one per stuck close), never freed. */
+struct left {
+	void *p;
+	struct left *next;
+};
+static pthread_mutex_t left_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct left *left_head;
+
 /* Shared by the caller and the closing thread: the last one frees it. */
 struct closer {
 	nng_socket sock;
@@ -94,4 +102,18 @@ vg_nng_close(nng_socket s, int deadline_ms)
 	if (!closed)
 		atomic_store(&reaper_stuck, true);
 	return closed;
+}
+
+void
+vg_nng_leave(void *p)
+{
+	struct left *l;
+
+	if (p == NULL || (l = malloc(sizeof(*l))) == NULL)
+		return;		/* out of memory: it stays, unlisted */
+	l->p = p;
+	pthread_mutex_lock(&left_mu);
+	l->next = left_head;
+	left_head = l;
+	pthread_mutex_unlock(&left_mu);
 }

@@ -21,4 +21,13 @@
  */
 bool vg_nng_close(nng_socket s, int deadline_ms);
 
+/*
+ * vg_nng_leave keeps `p` (memory a socket's callbacks use, left behind
+ * because vg_nng_close returned false) on a list for the rest of the
+ * process: nng's threads may still touch it, so it is not freed, and it
+ * stays reachable, so a leak checker does not take it for a leak.  The
+ * list's nodes are never freed either.  NULL is ignored.
+ */
+void vg_nng_leave(void *p);
+
 #endif /* VG_NNG_H */

@@ -292,6 +292,7 @@ endpoint_free(struct srv_endpoint *ep)
 	 */
 	if (ep->sock_open && !vg_nng_close(ep->sock, SRV_CLOSE_MS)) {
 		vg_warn("nng_close did not return: exiting without it");
+		vg_nng_leave(ep);
 		return;
 	}
 	for (size_t i = 0; i < ep->nctx; i++) {
