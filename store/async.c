@@ -11,8 +11,8 @@
  * thread connects again (every ASYNC_RETRY_MS while the database is down)
  * and meanwhile ops go to the other connections.  When none is up, an op
  * waits on one whose thread tries to connect at once, and is sent or
- * failed by that attempt: each read tries the database once, as a
- * synchronous call does.
+ * failed by the first attempt that begins after it came: each read tries
+ * the database once, as a synchronous call does.
  */
 #include <poll.h>
 #include <pthread.h>
