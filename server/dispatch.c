@@ -119,6 +119,19 @@ srv_call_user_check(struct srv_call *call)
 	    store_user_exists(call->db, call->user_id));
 }
 
+/* Packs `out` into call memory as *payload: OK, or the status of ENOMEM. */
+static enum vg_status
+payload_pack(struct srv_call *call, const ProtobufCMessage *out,
+    ProtobufCBinaryData *payload)
+{
+	payload->len = protobuf_c_message_get_packed_size(out);
+	payload->data = srv_call_alloc(call, payload->len + 1);
+	if (payload->data == NULL)
+		return srv_call_status(call, VG_ENOMEM);
+	protobuf_c_message_pack(out, payload->data);
+	return VG_STATUS_OK;
+}
+
 /* Runs the handler; fills call->message/violations and *payload on OK. */
 static enum vg_status
 call_method(struct srv *s, struct srv_call *call, const struct srv_req *r,
@@ -166,17 +179,10 @@ call_method(struct srv *s, struct srv_call *call, const struct srv_req *r,
 	m->out->message_init(out);
 	call->out = out;
 	st = m->def->fn(call, in, out);
-	if (call->deferred)
-		goto out;	/* the call may be answered already */
-	if (st == VG_STATUS_OK) {
-		payload->len = protobuf_c_message_get_packed_size(out);
-		payload->data = srv_call_alloc(call, payload->len + 1);
-		if (payload->data == NULL) {
-			st = srv_call_status(call, VG_ENOMEM);
-			goto out;
-		}
-		protobuf_c_message_pack(out, payload->data);
-	}
+	/* A deferred call may be answered already: leave it alone.  The
+	 * response may point into `in`: packed before `in` is freed. */
+	if (!call->deferred && st == VG_STATUS_OK)
+		st = payload_pack(call, out, payload);
 out:
 	protobuf_c_message_free_unpacked(in, NULL);
 	return st;
@@ -223,14 +229,8 @@ srv_dispatch_answer(struct srv_call *call, enum vg_status st,
 
 	if (st == VG_STATUS_OK && out == NULL)
 		st = srv_call_status(call, VG_ENOMEM);
-	if (st == VG_STATUS_OK) {
-		payload.len = protobuf_c_message_get_packed_size(out);
-		payload.data = srv_call_alloc(call, payload.len + 1);
-		if (payload.data == NULL)
-			st = srv_call_status(call, VG_ENOMEM);
-		else
-			protobuf_c_message_pack(out, payload.data);
-	}
+	if (st == VG_STATUS_OK)
+		st = payload_pack(call, out, &payload);
 	reply_pack(call, st, payload, reply);
 }
 

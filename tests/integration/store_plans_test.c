@@ -54,7 +54,7 @@ setup(void **state)
 	return rv == 0 ? 0 : -1;
 }
 
-/* The plan of `stmt` with `args` reads the user's own index only. */
+/* The plan of `stmt` with `args` reads the user's own index, in order. */
 static void
 assert_own_index(struct fx_pg *pg, const char *stmt, const char *args,
     const char *index)
@@ -63,11 +63,14 @@ assert_own_index(struct fx_pg *pg, const char *stmt, const char *args,
 
 	assert_non_null(plan);
 	if (!fx_plan_has(plan, index, NULL) ||
-	    fx_plan_has(plan, "idx_videos_created_at", NULL))
+	    fx_plan_has(plan, "idx_videos_created_at", NULL) ||
+	    fx_plan_has(plan, "Sort", NULL))
 		fprintf(stderr, "%s(%s):\n%s\n", stmt, args, plan);
 	assert_true(fx_plan_has(plan, index, NULL));
 	assert_false(fx_plan_has(plan, "idx_videos_created_at", NULL));
 	assert_false(fx_plan_has(plan, "Seq Scan", NULL));
+	/* in index order: no sort of the user's rows, whole or incremental */
+	assert_false(fx_plan_has(plan, "Sort", NULL));
 	free(plan);
 }
 
