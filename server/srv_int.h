@@ -378,6 +378,7 @@ struct srv_config {
 	long max_frame;
 	long max_active_jobs;		/* pending + processing per user */
 	long job_max_attempts;
+	long sched_batch;		/* 1: every thread SCHED_BATCH */
 };
 
 struct srv_pool;	/* listen.c: a lane's threads and queue */

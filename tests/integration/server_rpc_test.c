@@ -1,7 +1,8 @@
 /*
  * tests/integration/server_rpc_test.c: the RPC edge of vgen-server.
  * Frames that are not requests, unknown methods, the admin endpoint, a
- * database that goes away and comes back, and a clean SIGTERM.
+ * database that goes away and comes back, a clean SIGTERM, and the
+ * threads' scheduling policy.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -528,6 +531,56 @@ test_ipc_listener_heals_after_a_broken_handshake(void **state)
 	assert_true(file_count(fx->srv.logfile, restart) > restarts);
 }
 
+/* How many of pid's threads run under `policy`; *all gets the count. */
+static int
+threads_with_policy(pid_t pid, int policy, int *all)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	assert_non_null(d = opendir(path));
+	*all = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		int p = sched_getscheduler((pid_t)atoi(e->d_name));
+
+		if (p < 0)	/* the thread ended meanwhile */
+			continue;
+		(*all)++;
+		n += p == policy;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Every thread of the server, nng's included, runs SCHED_BATCH (set
+ * before any thread exists); VGEN_SCHED_BATCH=0 keeps the normal policy.
+ */
+static void
+test_threads_run_sched_batch_unless_told_not_to(void **state)
+{
+	struct fx_stack *fx = *state;
+	static const char *const normal[] = { "VGEN_SCHED_BATCH=0", NULL };
+	struct fx_server s = { 0 };
+	int all = 0, n;
+
+	assert_int_equal(health_within(fx, 5000), 1);
+	n = threads_with_policy(fx->srv.pid, SCHED_BATCH, &all);
+	assert_int_equal(n, all);
+	assert_true(all > 8);	/* nng's, the pools', the store's */
+
+	assert_int_equal(fx_server_start(&s, &fx->pg, normal), 0);
+	n = threads_with_policy(s.pid, SCHED_OTHER, &all);
+	assert_int_equal(n, all);
+	assert_true(all > 8);
+	fx_server_stop(&s);
+}
+
 static void
 test_missing_secret_or_short_secret_refuses_to_start(void **state)
 {
@@ -561,6 +614,7 @@ main(void)
 		cmocka_unit_test(test_connection_lost_fails_the_call_at_once),
 		cmocka_unit_test(
 		    test_ipc_listener_heals_after_a_broken_handshake),
+		cmocka_unit_test(test_threads_run_sched_batch_unless_told_not_to),
 		cmocka_unit_test(test_missing_secret_or_short_secret_refuses_to_start),
 	};
 
