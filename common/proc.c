@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -29,6 +30,17 @@ vg_raise_nofile(void)
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+}
+
+int
+vg_sched_swap(int policy)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+	int old = sched_getscheduler(0);
+
+	if (old < 0 || sched_setscheduler(0, policy, &sp) != 0)
+		return -1;
+	return old;
 }
 
 pid_t

@@ -135,6 +135,13 @@ int64_t vg_now_ms(void);	/* CLOCK_MONOTONIC in ms */
 long vg_raise_nofile(void);
 
 /*
+ * vg_sched_swap gives the calling thread `policy` (SCHED_OTHER,
+ * SCHED_BATCH or SCHED_IDLE, priority 0) and returns the one it had, or
+ * -1 with errno set.  Threads it creates afterwards inherit the policy.
+ */
+int vg_sched_swap(int policy);
+
+/*
  * vg_spawn starts `bin` (argv, and envp or our environment when NULL)
  * with stdout and stderr appended to `log`, stdin from /dev/null, none of
  * our other fds, default signals and a SIGKILL when we die (tests and

@@ -72,9 +72,10 @@ static const struct vg_opt opts[] = {
 	    "attempts a job gets before it fails", &cfg.job_max_attempts, 1,
 	    100 },
 	{ "sched-batch", "VGEN_SCHED_BATCH", VG_OPT_INT, "1",
-	    "1: run every thread as SCHED_BATCH, so that a thread woken by "
-	    "another does not preempt it (0: the normal policy)",
-	    &cfg.sched_batch, 0, 1 },
+	    "threads that run SCHED_BATCH (woken, they preempt no one): "
+	    "0 none, 1 the store's and the pools', 2 all, nng's too (faster "
+	    "quick reads, but slower Health while bcrypt runs)",
+	    &cfg.sched_batch, 0, 2 },
 	{ NULL, NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 
@@ -95,28 +96,6 @@ static const struct srv_service_def admin_services[] = {
 	{ &vgen__v1__admin_service__descriptor, srv_admin_handlers },
 	{ NULL, NULL },
 };
-
-/*
- * Every call passes between threads: nng's receive thread sends a read's
- * query, a store thread gets its result and sends the reply, and each
- * hand-off wakes a thread.  Under the normal policy the woken thread
- * preempts the waker, often while the waker holds nng's socket lock, and
- * the threads that then want that lock sleep too.  SCHED_BATCH threads
- * never preempt on wake-up; they run when the running thread blocks or
- * its slice ends.  On 2 cores this cut context switches per GetMe from
- * about 9 to 7 and raised GetMe and ListVideos by 10-15%, while the
- * bench's echo baseline, whose calls never change threads, gained
- * nothing from it.  Set on the main thread before any other thread
- * exists: threads inherit it, nng's included.  Needs no privilege.
- */
-static void
-sched_batch(void)
-{
-	struct sched_param sp = { .sched_priority = 0 };
-
-	if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0)
-		vg_warn("cannot use SCHED_BATCH: %s", strerror(errno));
-}
 
 /* Loads the secret into sodium memory (*out, *len); the caller frees. */
 static int
@@ -269,8 +248,9 @@ main(int argc, char **argv)
 	if (migrate() < 0)
 		return 1;
 
-	if (cfg.sched_batch)
-		sched_batch();
+	/* Before any thread exists: they all inherit it (listen.c). */
+	if (cfg.sched_batch == 2 && vg_sched_swap(SCHED_BATCH) < 0)
+		vg_warn("cannot use SCHED_BATCH: %s", strerror(errno));
 	/* Every thread inherits this mask; only sigwait below sees them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -378,7 +378,7 @@ struct srv_config {
 	long max_frame;
 	long max_active_jobs;		/* pending + processing per user */
 	long job_max_attempts;
-	long sched_batch;		/* 1: every thread SCHED_BATCH */
+	long sched_batch;		/* 0 none, 1 ours, 2 all SCHED_BATCH */
 };
 
 struct srv_pool;	/* listen.c: a lane's threads and queue */

@@ -531,53 +531,83 @@ test_ipc_listener_heals_after_a_broken_handshake(void **state)
 	assert_true(file_count(fx->srv.logfile, restart) > restarts);
 }
 
-/* How many of pid's threads run under `policy`; *all gets the count. */
-static int
-threads_with_policy(pid_t pid, int policy, int *all)
+/*
+ * Counts pid's threads: *ours those named vgen:db, vgen:slow or
+ * vgen:reads, *nng those named nng:*, and of each how many run `policy`
+ * (*ours_p, *nng_p).
+ */
+static void
+thread_policies(pid_t pid, int policy, int *ours, int *ours_p, int *nng,
+    int *nng_p)
 {
-	char path[64];
+	char path[320], name[32];
 	struct dirent *e;
 	DIR *d;
-	int n = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	assert_non_null(d = opendir(path));
-	*all = 0;
+	*ours = *ours_p = *nng = *nng_p = 0;
 	while ((e = readdir(d)) != NULL) {
+		FILE *f;
+		int p;
+
 		if (e->d_name[0] == '.')
 			continue;
-		int p = sched_getscheduler((pid_t)atoi(e->d_name));
-
-		if (p < 0)	/* the thread ended meanwhile */
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid,
+		    e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;	/* the thread ended meanwhile */
+		if (fgets(name, sizeof(name), f) == NULL)
+			name[0] = '\0';
+		fclose(f);
+		if ((p = sched_getscheduler((pid_t)atoi(e->d_name))) < 0)
 			continue;
-		(*all)++;
-		n += p == policy;
+		if (strncmp(name, "vgen:db", 7) == 0 ||
+		    strncmp(name, "vgen:slow", 9) == 0 ||
+		    strncmp(name, "vgen:reads", 10) == 0) {
+			(*ours)++;
+			*ours_p += p == policy;
+		} else if (strncmp(name, "nng:", 4) == 0) {
+			(*nng)++;
+			*nng_p += p == policy;
+		}
 	}
 	closedir(d);
-	return n;
 }
 
 /*
- * Every thread of the server, nng's included, runs SCHED_BATCH (set
- * before any thread exists); VGEN_SCHED_BATCH=0 keeps the normal policy.
+ * VGEN_SCHED_BATCH: 1 (the default) gives SCHED_BATCH to the store's and
+ * the pools' threads and leaves nng's normal, 2 to every thread, 0 to
+ * none.
  */
 static void
-test_threads_run_sched_batch_unless_told_not_to(void **state)
+test_sched_batch_modes(void **state)
 {
 	struct fx_stack *fx = *state;
-	static const char *const normal[] = { "VGEN_SCHED_BATCH=0", NULL };
+	static const char *const all[] = { "VGEN_SCHED_BATCH=2", NULL };
+	static const char *const none[] = { "VGEN_SCHED_BATCH=0", NULL };
 	struct fx_server s = { 0 };
-	int all = 0, n;
+	int ours, ours_b, nng, nng_b;
 
 	assert_int_equal(health_within(fx, 5000), 1);
-	n = threads_with_policy(fx->srv.pid, SCHED_BATCH, &all);
-	assert_int_equal(n, all);
-	assert_true(all > 8);	/* nng's, the pools', the store's */
+	thread_policies(fx->srv.pid, SCHED_BATCH, &ours, &ours_b, &nng, &nng_b);
+	assert_true(ours >= 3 && nng >= 3);	/* db, slow, reads; nng's */
+	assert_int_equal(ours_b, ours);
+	assert_int_equal(nng_b, 0);
 
-	assert_int_equal(fx_server_start(&s, &fx->pg, normal), 0);
-	n = threads_with_policy(s.pid, SCHED_OTHER, &all);
-	assert_int_equal(n, all);
-	assert_true(all > 8);
+	assert_int_equal(fx_server_start(&s, &fx->pg, all), 0);
+	thread_policies(s.pid, SCHED_BATCH, &ours, &ours_b, &nng, &nng_b);
+	assert_true(ours >= 3 && nng >= 3);
+	assert_int_equal(ours_b, ours);
+	assert_int_equal(nng_b, nng);
+	fx_server_stop(&s);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(fx_server_start(&s, &fx->pg, none), 0);
+	thread_policies(s.pid, SCHED_OTHER, &ours, &ours_b, &nng, &nng_b);
+	assert_true(ours >= 3 && nng >= 3);
+	assert_int_equal(ours_b, ours);
+	assert_int_equal(nng_b, nng);
 	fx_server_stop(&s);
 }
 
@@ -614,7 +644,7 @@ main(void)
 		cmocka_unit_test(test_connection_lost_fails_the_call_at_once),
 		cmocka_unit_test(
 		    test_ipc_listener_heals_after_a_broken_handshake),
-		cmocka_unit_test(test_threads_run_sched_batch_unless_told_not_to),
+		cmocka_unit_test(test_sched_batch_modes),
 		cmocka_unit_test(test_missing_secret_or_short_secret_refuses_to_start),
 	};
 
