@@ -422,16 +422,19 @@ health_main(void *arg)
  * thread blocks or its slice ends.  Measured on 2 cores, -c 16, each
  * against the echo baseline of its own run:
  *   0 (normal)           GetMe 0.42-0.48 of the echo, p99 2.8-3.0x
- *   1 (store and pools)  GetMe 0.50-0.57, p99 2.2-2.6x  (the default)
- *   2 (all, nng's too)   GetMe 0.54-0.61, p99 2.0-2.5x
- * but with 2 the nng threads that answer Health cannot preempt a running
- * bcrypt either, so while logins run Health's p99 goes to about 3x its
- * idle value (1.4-2.7x with 0 or 1).  The echo baseline itself, whose
- * calls never change threads, gains nothing from SCHED_BATCH.
+ *   1 (store reads, DB)  GetMe 0.45-0.59, p99 2.0-2.8x  (the default)
+ *   2 (all, nng's too)   GetMe 0.44-0.61, p99 2.0-2.9x
+ * (one GetMe run in three is slow for all three on this VM), but with 2
+ * the nng threads that answer Health cannot preempt a running bcrypt,
+ * so while logins run Health's p99 goes to about 3x its idle value
+ * (about 2x with 0 or 1).  The bcrypt pool keeps the normal policy in
+ * mode 1 too: batch there, it measured 2.3-2.8x.  The echo baseline,
+ * whose calls never change threads, gains nothing from SCHED_BATCH.
  *
- * Mode 1 gives the policy to the threads created here (they inherit the
- * creating thread's) and back to normal before nng starts its own; mode
- * 2 was set by main before any thread existed.
+ * Mode 1 gives the policy to the threads created in its window (they
+ * inherit the creating thread's) and takes it back before the bcrypt
+ * pool and nng's threads start; mode 2 was set by main before any thread
+ * existed.
  */
 static int
 sched_ours(const struct srv *s)
@@ -456,14 +459,13 @@ srv_start(struct srv *s)
 		return rv;
 	policy = sched_ours(s);
 	if ((rv = pool_new(s, SRV_LANE_DB, (size_t)s->cfg.threads,
-	    &s->pools[SRV_LANE_DB])) == 0 &&
-	    (rv = pool_new(s, SRV_LANE_SLOW, (size_t)s->cfg.slow_threads,
-	    &s->pools[SRV_LANE_SLOW])) == 0)
+	    &s->pools[SRV_LANE_DB])) == 0)
 		rv = store_async_open(s->cfg.database_url,
 		    (size_t)s->cfg.read_conns, &s->reads);
 	if (policy >= 0)
 		(void)vg_sched_swap(policy);
-	if (rv < 0)
+	if (rv < 0 || (rv = pool_new(s, SRV_LANE_SLOW,
+	    (size_t)s->cfg.slow_threads, &s->pools[SRV_LANE_SLOW])) < 0)
 		return rv;
 	if (pthread_create(&s->health_thread, NULL, health_main, s) != 0)
 		return VG_ENOMEM;

@@ -73,7 +73,7 @@ static const struct vg_opt opts[] = {
 	    100 },
 	{ "sched-batch", "VGEN_SCHED_BATCH", VG_OPT_INT, "1",
 	    "threads that run SCHED_BATCH (woken, they preempt no one): "
-	    "0 none, 1 the store's and the pools', 2 all, nng's too (faster "
+	    "0 none, 1 the store reads' and the DB pool's, 2 all (faster "
 	    "quick reads, but slower Health while bcrypt runs)",
 	    &cfg.sched_batch, 0, 2 },
 	{ NULL, NULL, 0, NULL, NULL, NULL, 0, 0 },

@@ -531,22 +531,23 @@ test_ipc_listener_heals_after_a_broken_handshake(void **state)
 	assert_true(file_count(fx->srv.logfile, restart) > restarts);
 }
 
-/*
- * Counts pid's threads: *ours those named vgen:db, vgen:slow or
- * vgen:reads, *nng those named nng:*, and of each how many run `policy`
- * (*ours_p, *nng_p).
- */
-static void
-thread_policies(pid_t pid, int policy, int *ours, int *ours_p, int *nng,
-    int *nng_p)
+/* pid's threads by kind, and of each how many run the policy asked. */
+struct kinds {
+	int quick, quick_p;	/* vgen:db and vgen:reads */
+	int slow, slow_p;	/* vgen:slow (bcrypt) */
+	int nng, nng_p;		/* nng:* */
+};
+
+static struct kinds
+thread_policies(pid_t pid, int policy)
 {
 	char path[320], name[32];
+	struct kinds k = { 0 };
 	struct dirent *e;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	assert_non_null(d = opendir(path));
-	*ours = *ours_p = *nng = *nng_p = 0;
 	while ((e = readdir(d)) != NULL) {
 		FILE *f;
 		int p;
@@ -563,22 +564,26 @@ thread_policies(pid_t pid, int policy, int *ours, int *ours_p, int *nng,
 		if ((p = sched_getscheduler((pid_t)atoi(e->d_name))) < 0)
 			continue;
 		if (strncmp(name, "vgen:db", 7) == 0 ||
-		    strncmp(name, "vgen:slow", 9) == 0 ||
 		    strncmp(name, "vgen:reads", 10) == 0) {
-			(*ours)++;
-			*ours_p += p == policy;
+			k.quick++;
+			k.quick_p += p == policy;
+		} else if (strncmp(name, "vgen:slow", 9) == 0) {
+			k.slow++;
+			k.slow_p += p == policy;
 		} else if (strncmp(name, "nng:", 4) == 0) {
-			(*nng)++;
-			*nng_p += p == policy;
+			k.nng++;
+			k.nng_p += p == policy;
 		}
 	}
 	closedir(d);
+	assert_true(k.quick >= 2 && k.slow >= 1 && k.nng >= 3);
+	return k;
 }
 
 /*
- * VGEN_SCHED_BATCH: 1 (the default) gives SCHED_BATCH to the store's and
- * the pools' threads and leaves nng's normal, 2 to every thread, 0 to
- * none.
+ * VGEN_SCHED_BATCH: 1 (the default) gives SCHED_BATCH to the store
+ * reads' and the DB pool's threads and leaves nng's and the bcrypt
+ * pool's normal, 2 gives it to every thread, 0 to none.
  */
 static void
 test_sched_batch_modes(void **state)
@@ -587,27 +592,27 @@ test_sched_batch_modes(void **state)
 	static const char *const all[] = { "VGEN_SCHED_BATCH=2", NULL };
 	static const char *const none[] = { "VGEN_SCHED_BATCH=0", NULL };
 	struct fx_server s = { 0 };
-	int ours, ours_b, nng, nng_b;
+	struct kinds k;
 
 	assert_int_equal(health_within(fx, 5000), 1);
-	thread_policies(fx->srv.pid, SCHED_BATCH, &ours, &ours_b, &nng, &nng_b);
-	assert_true(ours >= 3 && nng >= 3);	/* db, slow, reads; nng's */
-	assert_int_equal(ours_b, ours);
-	assert_int_equal(nng_b, 0);
+	k = thread_policies(fx->srv.pid, SCHED_BATCH);
+	assert_int_equal(k.quick_p, k.quick);
+	assert_int_equal(k.slow_p, 0);
+	assert_int_equal(k.nng_p, 0);
 
 	assert_int_equal(fx_server_start(&s, &fx->pg, all), 0);
-	thread_policies(s.pid, SCHED_BATCH, &ours, &ours_b, &nng, &nng_b);
-	assert_true(ours >= 3 && nng >= 3);
-	assert_int_equal(ours_b, ours);
-	assert_int_equal(nng_b, nng);
+	k = thread_policies(s.pid, SCHED_BATCH);
+	assert_int_equal(k.quick_p, k.quick);
+	assert_int_equal(k.slow_p, k.slow);
+	assert_int_equal(k.nng_p, k.nng);
 	fx_server_stop(&s);
 
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(fx_server_start(&s, &fx->pg, none), 0);
-	thread_policies(s.pid, SCHED_OTHER, &ours, &ours_b, &nng, &nng_b);
-	assert_true(ours >= 3 && nng >= 3);
-	assert_int_equal(ours_b, ours);
-	assert_int_equal(nng_b, nng);
+	k = thread_policies(s.pid, SCHED_OTHER);
+	assert_int_equal(k.quick_p, k.quick);
+	assert_int_equal(k.slow_p, k.slow);
+	assert_int_equal(k.nng_p, k.nng);
 	fx_server_stop(&s);
 }
 
