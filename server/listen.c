@@ -426,8 +426,8 @@ health_main(void *arg)
  *   2 (all, nng's too)   GetMe 0.44-0.61, p99 2.0-2.9x
  * (one GetMe run in three is slow for all three on this VM), but with 2
  * the nng threads that answer Health cannot preempt a running bcrypt,
- * so while logins run Health's p99 goes to about 3x its idle value
- * (about 2x with 0 or 1).  The bcrypt pool keeps the normal policy in
+ * so while logins run Health's p99 goes to 2-3x its idle value, 4.5x
+ * once (1.6-2.1x with 0 or 1).  The bcrypt pool keeps the normal policy in
  * mode 1 too: batch there, it measured 2.3-2.8x.  The echo baseline,
  * whose calls never change threads, gains nothing from SCHED_BATCH.
  *

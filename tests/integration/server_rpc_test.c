@@ -580,6 +580,22 @@ thread_policies(pid_t pid, int policy)
 	return k;
 }
 
+/* A server started with `env` runs every thread under `policy`. */
+static void
+assert_every_thread(struct fx_stack *fx, const char *env, int policy)
+{
+	const char *const extra[] = { env, NULL };
+	struct fx_server s = { 0 };
+	struct kinds k;
+
+	assert_int_equal(fx_server_start(&s, &fx->pg, extra), 0);
+	k = thread_policies(s.pid, policy);
+	assert_int_equal(k.quick_p, k.quick);
+	assert_int_equal(k.slow_p, k.slow);
+	assert_int_equal(k.nng_p, k.nng);
+	fx_server_stop(&s);
+}
+
 /*
  * VGEN_SCHED_BATCH: 1 (the default) gives SCHED_BATCH to the store
  * reads' and the DB pool's threads and leaves nng's and the bcrypt
@@ -589,9 +605,6 @@ static void
 test_sched_batch_modes(void **state)
 {
 	struct fx_stack *fx = *state;
-	static const char *const all[] = { "VGEN_SCHED_BATCH=2", NULL };
-	static const char *const none[] = { "VGEN_SCHED_BATCH=0", NULL };
-	struct fx_server s = { 0 };
 	struct kinds k;
 
 	assert_int_equal(health_within(fx, 5000), 1);
@@ -600,20 +613,8 @@ test_sched_batch_modes(void **state)
 	assert_int_equal(k.slow_p, 0);
 	assert_int_equal(k.nng_p, 0);
 
-	assert_int_equal(fx_server_start(&s, &fx->pg, all), 0);
-	k = thread_policies(s.pid, SCHED_BATCH);
-	assert_int_equal(k.quick_p, k.quick);
-	assert_int_equal(k.slow_p, k.slow);
-	assert_int_equal(k.nng_p, k.nng);
-	fx_server_stop(&s);
-
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(fx_server_start(&s, &fx->pg, none), 0);
-	k = thread_policies(s.pid, SCHED_OTHER);
-	assert_int_equal(k.quick_p, k.quick);
-	assert_int_equal(k.slow_p, k.slow);
-	assert_int_equal(k.nng_p, k.nng);
-	fx_server_stop(&s);
+	assert_every_thread(fx, "VGEN_SCHED_BATCH=2", SCHED_BATCH);
+	assert_every_thread(fx, "VGEN_SCHED_BATCH=0", SCHED_OTHER);
 }
 
 static void
