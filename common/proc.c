@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -41,6 +42,40 @@ vg_sched_swap(int policy)
 	if (old < 0 || sched_setscheduler(0, policy, &sp) != 0)
 		return -1;
 	return old;
+}
+
+int
+vg_cpus_parse(const char *list, const cpu_set_t *allowed, cpu_set_t *out)
+{
+	const char *p = list;
+
+	CPU_ZERO(out);
+	for (;;) {
+		char *end;
+		long lo, hi;
+
+		if (*p < '0' || *p > '9')
+			return VG_EINVAL;
+		lo = hi = strtol(p, &end, 10);
+		if (*end == '-') {
+			p = end + 1;
+			if (*p < '0' || *p > '9')
+				return VG_EINVAL;
+			hi = strtol(p, &end, 10);
+		}
+		if (lo > hi || hi >= CPU_SETSIZE)
+			return VG_EINVAL;
+		for (long c = lo; c <= hi; c++) {
+			if (!CPU_ISSET((int)c, allowed))
+				return VG_EINVAL;
+			CPU_SET((int)c, out);
+		}
+		if (*end == '\0')
+			return 0;
+		if (*end != ',')
+			return VG_EINVAL;
+		p = end + 1;
+	}
 }
 
 pid_t

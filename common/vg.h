@@ -9,6 +9,7 @@
 #ifndef VG_H
 #define VG_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -140,6 +141,13 @@ long vg_raise_nofile(void);
  * -1 with errno set.  Threads it creates afterwards inherit the policy.
  */
 int vg_sched_swap(int policy);
+
+/*
+ * vg_cpus_parse reads a CPU list ("3", "0,2", "1-3,6") into *out: 0, or
+ * VG_EINVAL when the list is malformed or names a CPU not in *allowed.
+ */
+int vg_cpus_parse(const char *list, const cpu_set_t *allowed,
+    cpu_set_t *out);
 
 /*
  * vg_spawn starts `bin` (argv, and envp or our environment when NULL)
