@@ -76,6 +76,10 @@ static const struct vg_opt opts[] = {
 	    "0 none, 1 the store reads' and the DB pool's, 2 all (faster "
 	    "quick reads, but slower Health while bcrypt runs)",
 	    &cfg.sched_batch, 0, 2 },
+	{ "rpc-cpus", "VGEN_RPC_CPUS", VG_OPT_STR, "auto",
+	    "CPUs of nng's and the store reads' threads: a list (\"3\", "
+	    "\"0-1\"), none, or auto (the highest CPU, with bcrypt on the "
+	    "others, when there are two or more)", &cfg.rpc_cpus, 0, 0 },
 	{ NULL, NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 
@@ -224,6 +228,12 @@ main(int argc, char **argv)
 	}
 	if (nrest == 1 && strcmp(rest[0], "migrate") == 0)
 		return migrate() < 0 ? 1 : 0;
+	if (srv_cpus_plan(cfg.rpc_cpus, &s.cpus) < 0) {
+		fprintf(stderr, "vgen-server: VGEN_RPC_CPUS \"%s\" is not "
+		    "auto, none or a list of CPUs this process may use\n",
+		    cfg.rpc_cpus);
+		return 2;
+	}
 
 	if (cores < 1)
 		cores = 1;

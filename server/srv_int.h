@@ -379,13 +379,36 @@ struct srv_config {
 	long max_active_jobs;		/* pending + processing per user */
 	long job_max_attempts;
 	long sched_batch;		/* 0 none, 1 ours, 2 all SCHED_BATCH */
+	const char *rpc_cpus;		/* "auto", "none" or a CPU list */
 };
 
 struct srv_pool;	/* listen.c: a lane's threads and queue */
 struct srv_endpoint;	/* listen.c: a rep0 socket and its contexts */
 
+/*
+ * Where the threads run (VGEN_RPC_CPUS, listen.c).  The RPC path, nng's
+ * threads and the store reads', hands each call from thread to thread;
+ * on the CPUs of `rpc` the woken thread is on the waker's CPU, or near.
+ */
+struct srv_cpus {
+	bool pin;		/* false: every thread may run anywhere */
+	cpu_set_t all;		/* the process's mask at start */
+	cpu_set_t rpc;		/* nng's threads and the store reads' */
+	cpu_set_t slow;		/* the bcrypt pool: all but rpc, if any */
+};
+
+/*
+ * srv_cpus_plan reads VGEN_RPC_CPUS: "none" pins nothing; "auto" puts
+ * the RPC path on the highest CPU of the process's mask and the bcrypt
+ * pool on the others, when the mask has two CPUs or more; a CPU list
+ * puts the RPC path there (and bcrypt on the rest, if any).  0, or
+ * VG_EINVAL when the list is not one of CPUs the process may use.
+ */
+int srv_cpus_plan(const char *spec, struct srv_cpus *out) VG_MUSTCHECK;
+
 struct srv {
 	struct srv_config cfg;
+	struct srv_cpus cpus;
 	struct srv_auth *auth;
 	struct srv_table *rpc_table, *admin_table;
 	struct srv_endpoint *rpc, *admin;

@@ -617,6 +617,129 @@ test_sched_batch_modes(void **state)
 	assert_every_thread(fx, "VGEN_SCHED_BATCH=0", SCHED_OTHER);
 }
 
+/* Of pid's threads named prefix*: how many, and how many run on *cpus. */
+static void
+threads_on(pid_t pid, const char *prefix, const cpu_set_t *cpus, int *n,
+    int *on)
+{
+	char path[320], name[32];
+	struct dirent *e;
+	DIR *d;
+
+	*n = *on = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	assert_non_null(d = opendir(path));
+	while ((e = readdir(d)) != NULL) {
+		cpu_set_t mask;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid,
+		    e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;	/* the thread ended meanwhile */
+		if (fgets(name, sizeof(name), f) == NULL)
+			name[0] = '\0';
+		fclose(f);
+		if (strncmp(name, prefix, strlen(prefix)) != 0 ||
+		    sched_getaffinity((pid_t)atoi(e->d_name), sizeof(mask),
+		    &mask) != 0)
+			continue;
+		(*n)++;
+		*on += CPU_EQUAL(&mask, cpus);
+	}
+	closedir(d);
+}
+
+/* nng's and the reads' threads run on rpc, bcrypt on slow, the DB pool
+ * on every CPU. */
+static void
+assert_placed(pid_t pid, const cpu_set_t *rpc, const cpu_set_t *slow,
+    const cpu_set_t *all)
+{
+	static const char *const kinds[] = { "nng:", "vgen:reads",
+	    "vgen:slow", "vgen:db" };
+	const cpu_set_t *want[] = { rpc, rpc, slow, all };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		int n, on;
+
+		threads_on(pid, kinds[i], want[i], &n, &on);
+		if (n != on || n == 0)
+			fprintf(stderr, "%s: %d threads, %d on the CPUs "
+			    "expected\n", kinds[i], n, on);
+		assert_true(n > 0);
+		assert_int_equal(on, n);
+	}
+}
+
+/* A server started with `env` places its threads so. */
+static void
+assert_placed_with(struct fx_stack *fx, const char *env, const cpu_set_t *rpc,
+    const cpu_set_t *slow, const cpu_set_t *all)
+{
+	const char *const extra[] = { env, NULL };
+	struct fx_server s = { 0 };
+
+	assert_int_equal(fx_server_start(&s, &fx->pg, extra), 0);
+	assert_placed(s.pid, rpc, slow, all);
+	fx_server_stop(&s);
+}
+
+/*
+ * VGEN_RPC_CPUS: auto (the default) puts nng's threads and the store
+ * reads' on the highest CPU and the bcrypt pool on the others; a list
+ * puts the RPC path there; none leaves every thread on every CPU; a CPU
+ * the process may not use, or garbage, stops the start (exit 2).
+ */
+static void
+test_rpc_cpus_place_the_threads(void **state)
+{
+	struct fx_stack *fx = *state;
+	cpu_set_t all, one, rest;
+	int low = -1, high = -1, absent = -1;
+	char env[64];
+	static const char *const bad[] = { "VGEN_RPC_CPUS=0-", "VGEN_RPC_CPUS=0,,1",
+	    "VGEN_RPC_CPUS=one", NULL };
+
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	if (CPU_COUNT(&all) < 2)
+		skip();		/* one CPU: auto pins nothing */
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &all)) {
+			if (absent < 0)
+				absent = c;
+			continue;
+		}
+		if (low < 0)
+			low = c;
+		high = c;
+	}
+	assert_int_equal(health_within(fx, 5000), 1);
+	CPU_ZERO(&one);
+	CPU_SET(high, &one);
+	CPU_XOR(&rest, &all, &one);
+	assert_placed(fx->srv.pid, &one, &rest, &all);
+
+	CPU_ZERO(&one);
+	CPU_SET(low, &one);
+	CPU_XOR(&rest, &all, &one);
+	snprintf(env, sizeof(env), "VGEN_RPC_CPUS=%d", low);
+	assert_placed_with(fx, env, &one, &rest, &all);
+	assert_placed_with(fx, "VGEN_RPC_CPUS=none", &all, &all, &all);
+
+	snprintf(env, sizeof(env), "VGEN_RPC_CPUS=%d", absent);
+	for (int i = -1; i < (int)(sizeof(bad) / sizeof(bad[0])) - 1; i++) {
+		const char *const extra[] = { i < 0 ? env : bad[i], NULL };
+		struct fx_server s = { 0 };
+
+		assert_int_equal(fx_server_spawn(&s, &fx->pg, extra, NULL), 0);
+		assert_int_equal(fx_server_wait(&s, 10000), 2);
+		fx_server_stop(&s);
+	}
+}
+
 static void
 test_missing_secret_or_short_secret_refuses_to_start(void **state)
 {
@@ -651,6 +774,7 @@ main(void)
 		cmocka_unit_test(
 		    test_ipc_listener_heals_after_a_broken_handshake),
 		cmocka_unit_test(test_sched_batch_modes),
+		cmocka_unit_test(test_rpc_cpus_place_the_threads),
 		cmocka_unit_test(test_missing_secret_or_short_secret_refuses_to_start),
 	};
 
