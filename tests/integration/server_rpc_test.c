@@ -538,11 +538,12 @@ struct kinds {
 	int nng, nng_p;		/* nng:* */
 };
 
-static struct kinds
-thread_policies(pid_t pid, int policy)
+/* Calls fn for each of pid's threads, with its id and name. */
+static void
+each_thread(pid_t pid, void (*fn)(pid_t tid, const char *name, void *arg),
+    void *arg)
 {
 	char path[320], name[32];
-	struct kinds k = { 0 };
 	struct dirent *e;
 	DIR *d;
 
@@ -550,7 +551,6 @@ thread_policies(pid_t pid, int policy)
 	assert_non_null(d = opendir(path));
 	while ((e = readdir(d)) != NULL) {
 		FILE *f;
-		int p;
 
 		if (e->d_name[0] == '.')
 			continue;
@@ -561,23 +561,46 @@ thread_policies(pid_t pid, int policy)
 		if (fgets(name, sizeof(name), f) == NULL)
 			name[0] = '\0';
 		fclose(f);
-		if ((p = sched_getscheduler((pid_t)atoi(e->d_name))) < 0)
-			continue;
-		if (strncmp(name, "vgen:db", 7) == 0 ||
-		    strncmp(name, "vgen:reads", 10) == 0) {
-			k.quick++;
-			k.quick_p += p == policy;
-		} else if (strncmp(name, "vgen:slow", 9) == 0) {
-			k.slow++;
-			k.slow_p += p == policy;
-		} else if (strncmp(name, "nng:", 4) == 0) {
-			k.nng++;
-			k.nng_p += p == policy;
-		}
+		fn((pid_t)atoi(e->d_name), name, arg);
 	}
 	closedir(d);
-	assert_true(k.quick >= 2 && k.slow >= 1 && k.nng >= 3);
-	return k;
+}
+
+struct policy_count {
+	int policy;
+	struct kinds k;
+};
+
+static void
+count_policy(pid_t tid, const char *name, void *arg)
+{
+	struct policy_count *pc = arg;
+	struct kinds *k = &pc->k;
+	int p = sched_getscheduler(tid);
+
+	if (p < 0)
+		return;		/* the thread ended meanwhile */
+	if (strncmp(name, "vgen:db", 7) == 0 ||
+	    strncmp(name, "vgen:reads", 10) == 0) {
+		k->quick++;
+		k->quick_p += p == pc->policy;
+	} else if (strncmp(name, "vgen:slow", 9) == 0) {
+		k->slow++;
+		k->slow_p += p == pc->policy;
+	} else if (strncmp(name, "nng:", 4) == 0) {
+		k->nng++;
+		k->nng_p += p == pc->policy;
+	}
+}
+
+static struct kinds
+thread_policies(pid_t pid, int policy)
+{
+	struct policy_count pc = { .policy = policy };
+
+	each_thread(pid, count_policy, &pc);
+	assert_true(pc.k.quick >= 2 && pc.k.slow >= 1 && pc.k.nng >= 3);
+	return pc.k;
 }
 
 /* A server started with `env` runs every thread under `policy`. */
@@ -617,39 +640,23 @@ test_sched_batch_modes(void **state)
 	assert_every_thread(fx, "VGEN_SCHED_BATCH=0", SCHED_OTHER);
 }
 
-/* Of pid's threads named prefix*: how many, and how many run on *cpus. */
+struct cpu_count {
+	const char *prefix;
+	const cpu_set_t *cpus;
+	int n, on;		/* threads named prefix*, of them on cpus */
+};
+
 static void
-threads_on(pid_t pid, const char *prefix, const cpu_set_t *cpus, int *n,
-    int *on)
+count_cpus(pid_t tid, const char *name, void *arg)
 {
-	char path[320], name[32];
-	struct dirent *e;
-	DIR *d;
+	struct cpu_count *cc = arg;
+	cpu_set_t mask;
 
-	*n = *on = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	assert_non_null(d = opendir(path));
-	while ((e = readdir(d)) != NULL) {
-		cpu_set_t mask;
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid,
-		    e->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;	/* the thread ended meanwhile */
-		if (fgets(name, sizeof(name), f) == NULL)
-			name[0] = '\0';
-		fclose(f);
-		if (strncmp(name, prefix, strlen(prefix)) != 0 ||
-		    sched_getaffinity((pid_t)atoi(e->d_name), sizeof(mask),
-		    &mask) != 0)
-			continue;
-		(*n)++;
-		*on += CPU_EQUAL(&mask, cpus);
-	}
-	closedir(d);
+	if (strncmp(name, cc->prefix, strlen(cc->prefix)) != 0 ||
+	    sched_getaffinity(tid, sizeof(mask), &mask) != 0)
+		return;
+	cc->n++;
+	cc->on += CPU_EQUAL(&mask, cc->cpus);
 }
 
 /* nng's and the reads' threads run on rpc, bcrypt on slow, the DB pool
@@ -663,14 +670,14 @@ assert_placed(pid_t pid, const cpu_set_t *rpc, const cpu_set_t *slow,
 	const cpu_set_t *want[] = { rpc, rpc, slow, all };
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		int n, on;
+		struct cpu_count cc = { kinds[i], want[i], 0, 0 };
 
-		threads_on(pid, kinds[i], want[i], &n, &on);
-		if (n != on || n == 0)
+		each_thread(pid, count_cpus, &cc);
+		if (cc.n != cc.on || cc.n == 0)
 			fprintf(stderr, "%s: %d threads, %d on the CPUs "
-			    "expected\n", kinds[i], n, on);
-		assert_true(n > 0);
-		assert_int_equal(on, n);
+			    "expected\n", kinds[i], cc.n, cc.on);
+		assert_true(cc.n > 0);
+		assert_int_equal(cc.on, cc.n);
 	}
 }
 
