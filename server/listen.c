@@ -454,10 +454,11 @@ sched_ours(const struct srv *s)
  * poller and task threads, a store reads thread, nng's again).  Woken on
  * another CPU, each wake-up is an inter-processor interrupt, dear in a
  * VM (in this one the kernel's share of the server's CPU is two thirds);
- * woken on the waker's CPU, the thread runs when the waker blocks.  The system calls per call stay
- * the same (about 7 futex calls per GetMe, 11 per ListVideos): they get
- * cheaper.  Measured on 2 cores, -c 16, each against the echo baseline
- * of its own run (VGEN_SCHED_BATCH 1), none vs auto:
+ * woken on the waker's CPU, the thread runs when the waker blocks.  The
+ * system calls per call stay the same (about 7 futex calls per GetMe, 11
+ * per ListVideos): they get cheaper.  Measured on 2 cores, -c 16, each
+ * against the echo baseline of its own run (VGEN_SCHED_BATCH 1), none vs
+ * auto:
  *   GetMe       0.43-0.59 of the echo  vs  0.51-0.83, median 0.67
  *   ListVideos  0.54-0.71 of L         vs  0.59-1.01, median 0.66
  *   Health      0.97-1.12              vs  1.08-1.41

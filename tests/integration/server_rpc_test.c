@@ -706,9 +706,9 @@ test_rpc_cpus_place_the_threads(void **state)
 	struct fx_stack *fx = *state;
 	cpu_set_t all, one, rest;
 	int low = -1, high = -1, absent = -1;
-	char env[64];
-	static const char *const bad[] = { "VGEN_RPC_CPUS=0-", "VGEN_RPC_CPUS=0,,1",
-	    "VGEN_RPC_CPUS=one", NULL };
+	char env[64], absent_env[64];
+	const char *const bad[] = { absent_env, "VGEN_RPC_CPUS=0-",
+	    "VGEN_RPC_CPUS=0,,1", "VGEN_RPC_CPUS=one" };
 
 	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
 	if (CPU_COUNT(&all) < 2)
@@ -736,9 +736,9 @@ test_rpc_cpus_place_the_threads(void **state)
 	assert_placed_with(fx, env, &one, &rest, &all);
 	assert_placed_with(fx, "VGEN_RPC_CPUS=none", &all, &all, &all);
 
-	snprintf(env, sizeof(env), "VGEN_RPC_CPUS=%d", absent);
-	for (int i = -1; i < (int)(sizeof(bad) / sizeof(bad[0])) - 1; i++) {
-		const char *const extra[] = { i < 0 ? env : bad[i], NULL };
+	snprintf(absent_env, sizeof(absent_env), "VGEN_RPC_CPUS=%d", absent);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *const extra[] = { bad[i], NULL };
 		struct fx_server s = { 0 };
 
 		assert_int_equal(fx_server_spawn(&s, &fx->pg, extra, NULL), 0);

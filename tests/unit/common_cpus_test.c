@@ -71,7 +71,8 @@ test_cpu_list_table(void **state)
 		if (rv != 0)
 			fail_msg("\"%s\" was refused", cases[i].list);
 		for (int c = 0; c < 8; c++)
-			if (CPU_ISSET(c, &out) != (cases[i].cpus[c] == '1'))
+			if ((CPU_ISSET(c, &out) != 0) !=
+			    (cases[i].cpus[c] == '1'))
 				fail_msg("\"%s\": CPU %d", cases[i].list, c);
 		/* and nothing beyond the 8 */
 		assert_int_equal(CPU_COUNT(&out), ones(cases[i].cpus));
