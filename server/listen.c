@@ -432,10 +432,27 @@ health_main(void *arg)
  * mode 1 too: batch there, it measured 2.3-2.8x.  The echo baseline,
  * whose calls never change threads, gains nothing from SCHED_BATCH.
  *
+ * Once VGEN_RPC_CPUS keeps bcrypt off the RPC CPUs, nng's threads no
+ * longer wait behind it, and mode 1 makes them batch too.  A profile of
+ * ListVideos showed why that pays: the store reads thread sends each
+ * reply itself, under nng's socket, pipe and connection locks, and the
+ * nng thread the send wakes preempted it there (3 involuntary switches
+ * per call; mutex waits and wakes took a fifth of the server's CPU).
+ * Alternated on one server, nng's threads normal vs batch, -c 16:
+ *   ListVideos page 1    0.63-0.69 of L    vs  0.72-1.03
+ *   ListVideos page 400  0.58-0.74         vs  0.71-1.00
+ *   GetMe                0.47-0.64 of the echo, p99 1.7-2.7x
+ *                                          vs  0.67-0.76, p99 1.6-2.0x
+ *   Health + Login:32    loaded p99 2.1-2.9 ms (1.40-2.11x idle)
+ *                                          vs  1.7-3.0 ms (1.23-2.22x)
+ * (Health's idle p99 dropped more than its loaded one.)  When bcrypt may
+ * share their CPU (VGEN_RPC_CPUS none, or one CPU), nng's threads stay
+ * normal.
+ *
  * Mode 1 gives the policy to the threads created in its window (they
  * inherit the creating thread's) and takes it back before the bcrypt
- * pool and nng's threads start; mode 2 was set by main before any thread
- * existed.
+ * pool (and, unless the RPC CPUs are bcrypt-free, nng's threads) start;
+ * mode 2 was set by main before any thread existed.
  */
 static int
 sched_ours(const struct srv *s)
@@ -511,6 +528,16 @@ on_cpus(const struct srv *s, const cpu_set_t *set)
 		vg_warn("cannot set the CPU affinity: %s", strerror(rv));
 }
 
+/* The RPC path has CPUs of its own: bcrypt never runs there. */
+static bool
+rpc_cpus_alone(const struct srv *s)
+{
+	cpu_set_t both;
+
+	CPU_AND(&both, &s->cpus.rpc, &s->cpus.slow);
+	return s->cpus.pin && CPU_COUNT(&both) == 0;
+}
+
 /* nng starts its threads at the first call that needs them: now. */
 static int
 nng_start(void)
@@ -526,6 +553,7 @@ nng_start(void)
 int
 srv_start(struct srv *s)
 {
+	bool nng_batch;
 	int rv, policy;
 
 	atomic_store(&s->db_ok, true);
@@ -533,15 +561,18 @@ srv_start(struct srv *s)
 	    (rv = srv_waits_new(s, &s->waits)) < 0)
 		return rv;
 	policy = sched_ours(s);
+	nng_batch = policy >= 0 && rpc_cpus_alone(s);
 	if ((rv = pool_new(s, SRV_LANE_DB, (size_t)s->cfg.threads,
 	    &s->pools[SRV_LANE_DB])) == 0) {
 		on_cpus(s, &s->cpus.rpc);
 		rv = store_async_open(s->cfg.database_url,
 		    (size_t)s->cfg.read_conns, &s->reads);
 	}
+	if (rv == 0 && nng_batch)
+		rv = nng_start();	/* on the RPC CPUs, SCHED_BATCH */
 	if (policy >= 0)
 		(void)vg_sched_swap(policy);
-	if (rv == 0)
+	if (rv == 0 && !nng_batch)
 		rv = nng_start();	/* on the RPC CPUs, normal policy */
 	on_cpus(s, &s->cpus.slow);
 	if (rv == 0)

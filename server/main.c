@@ -73,8 +73,9 @@ static const struct vg_opt opts[] = {
 	    100 },
 	{ "sched-batch", "VGEN_SCHED_BATCH", VG_OPT_INT, "1",
 	    "threads that run SCHED_BATCH (woken, they preempt no one): "
-	    "0 none, 1 the store reads' and the DB pool's, 2 all (faster "
-	    "quick reads, but slower Health while bcrypt runs)",
+	    "0 none, 1 the store reads' and the DB pool's, and nng's when "
+	    "the RPC CPUs are bcrypt-free (see rpc-cpus), 2 all (bcrypt "
+	    "too: slower Health while logins run)",
 	    &cfg.sched_batch, 0, 2 },
 	{ "rpc-cpus", "VGEN_RPC_CPUS", VG_OPT_STR, "auto",
 	    "CPUs of nng's and the store reads' threads: a list (\"3\", "

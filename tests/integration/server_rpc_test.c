@@ -603,9 +603,9 @@ thread_policies(pid_t pid, int policy)
 	return pc.k;
 }
 
-/* A server started with `env` runs every thread under `policy`. */
-static void
-assert_every_thread(struct fx_stack *fx, const char *env, int policy)
+/* The threads of a server started with `env`, counted by `policy`. */
+static struct kinds
+policies_with(struct fx_stack *fx, const char *env, int policy)
 {
 	const char *const extra[] = { env, NULL };
 	struct fx_server s = { 0 };
@@ -613,25 +613,43 @@ assert_every_thread(struct fx_stack *fx, const char *env, int policy)
 
 	assert_int_equal(fx_server_start(&s, &fx->pg, extra), 0);
 	k = thread_policies(s.pid, policy);
+	fx_server_stop(&s);
+	return k;
+}
+
+/* A server started with `env` runs every thread under `policy`. */
+static void
+assert_every_thread(struct fx_stack *fx, const char *env, int policy)
+{
+	struct kinds k = policies_with(fx, env, policy);
+
 	assert_int_equal(k.quick_p, k.quick);
 	assert_int_equal(k.slow_p, k.slow);
 	assert_int_equal(k.nng_p, k.nng);
-	fx_server_stop(&s);
 }
 
 /*
  * VGEN_SCHED_BATCH: 1 (the default) gives SCHED_BATCH to the store
- * reads' and the DB pool's threads and leaves nng's and the bcrypt
- * pool's normal, 2 gives it to every thread, 0 to none.
+ * reads' and the DB pool's threads, and to nng's when the RPC CPUs are
+ * bcrypt-free (VGEN_RPC_CPUS auto on two CPUs or more), never to the
+ * bcrypt pool's; 2 gives it to every thread, 0 to none.
  */
 static void
 test_sched_batch_modes(void **state)
 {
 	struct fx_stack *fx = *state;
+	cpu_set_t all;
 	struct kinds k;
 
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
 	assert_int_equal(health_within(fx, 5000), 1);
 	k = thread_policies(fx->srv.pid, SCHED_BATCH);
+	assert_int_equal(k.quick_p, k.quick);
+	assert_int_equal(k.slow_p, 0);
+	assert_int_equal(k.nng_p, CPU_COUNT(&all) >= 2 ? k.nng : 0);
+
+	/* bcrypt may share nng's CPU: nng's threads stay normal. */
+	k = policies_with(fx, "VGEN_RPC_CPUS=none", SCHED_BATCH);
 	assert_int_equal(k.quick_p, k.quick);
 	assert_int_equal(k.slow_p, 0);
 	assert_int_equal(k.nng_p, 0);
