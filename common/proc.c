@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vg.h"
@@ -42,6 +43,40 @@ vg_sched_swap(int policy)
 	if (old < 0 || sched_setscheduler(0, policy, &sp) != 0)
 		return -1;
 	return old;
+}
+
+/* struct sched_attr up to SCHED_ATTR_SIZE_VER0: glibc 2.36 has neither
+ * it nor a sched_setattr wrapper. */
+struct sched_attr0 {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
+int
+vg_sched_slice_get(pid_t tid, uint64_t *ns)
+{
+	struct sched_attr0 a = { 0 };
+
+	if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) != 0)
+		return -1;
+	*ns = a.runtime;
+	return 0;
+}
+
+int
+vg_sched_slice_set(uint64_t ns)
+{
+	struct sched_attr0 a = { 0 };
+
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) != 0)
+		return -1;
+	a.size = sizeof(a);
+	a.flags = 0;
+	a.runtime = ns;
+	return syscall(SYS_sched_setattr, 0, &a, 0) != 0 ? -1 : 0;
 }
 
 int

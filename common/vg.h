@@ -143,6 +143,16 @@ long vg_raise_nofile(void);
 int vg_sched_swap(int policy);
 
 /*
+ * vg_sched_slice_set asks for the calling thread to run in slices of `ns`
+ * (EEVDF's custom slice, Linux 6.12 and later, which clamps it to 100 us
+ * - 100 ms; 0 for the default), keeping its policy and nice value.  Older
+ * kernels accept and ignore it.  vg_sched_slice_get reads thread tid's
+ * slice (0 where the kernel does not say).  Both: 0, or -1 with errno.
+ */
+int vg_sched_slice_set(uint64_t ns);
+int vg_sched_slice_get(pid_t tid, uint64_t *ns);
+
+/*
  * vg_cpus_parse reads a CPU list ("3", "0,2", "1-3,6") into *out: 0, or
  * VG_EINVAL when the list is malformed or names a CPU not in *allowed.
  */

@@ -658,6 +658,52 @@ test_sched_batch_modes(void **state)
 	assert_every_thread(fx, "VGEN_SCHED_BATCH=0", SCHED_OTHER);
 }
 
+struct slice_count {
+	int slow, slow_short;	/* vgen:slow threads, of them on short slices */
+	int other, other_short;
+};
+
+static void
+count_slices(pid_t tid, const char *name, void *arg)
+{
+	struct slice_count *sc = arg;
+	uint64_t ns;
+
+	if (vg_sched_slice_get(tid, &ns) != 0)
+		return;		/* the thread ended meanwhile */
+	if (strncmp(name, "vgen:slow", 9) == 0) {
+		sc->slow++;
+		sc->slow_short += ns == 100 * 1000;
+	} else {
+		sc->other++;
+		sc->other_short += ns == 100 * 1000;
+	}
+}
+
+/*
+ * The bcrypt pool's threads run in 100 us scheduler slices, so that a
+ * client or database thread woken on their CPU waits little; no other
+ * thread does.  Kernels before 6.12 have no custom slice: skipped there.
+ */
+static void
+test_slow_pool_runs_short_slices(void **state)
+{
+	struct fx_stack *fx = *state;
+	struct slice_count sc = { 0 };
+	uint64_t ns = 0;
+
+	assert_int_equal(vg_sched_slice_set(100 * 1000), 0);
+	assert_int_equal(vg_sched_slice_get(0, &ns), 0);
+	assert_int_equal(vg_sched_slice_set(0), 0);
+	if (ns != 100 * 1000)
+		skip();
+	assert_int_equal(health_within(fx, 5000), 1);
+	each_thread(fx->srv.pid, count_slices, &sc);
+	assert_true(sc.slow >= 1 && sc.other >= 3);
+	assert_int_equal(sc.slow_short, sc.slow);
+	assert_int_equal(sc.other_short, 0);
+}
+
 struct cpu_count {
 	const char *prefix;
 	const cpu_set_t *cpus;
@@ -800,6 +846,7 @@ main(void)
 		    test_ipc_listener_heals_after_a_broken_handshake),
 		cmocka_unit_test(test_sched_batch_modes),
 		cmocka_unit_test(test_rpc_cpus_place_the_threads),
+		cmocka_unit_test(test_slow_pool_runs_short_slices),
 		cmocka_unit_test(test_missing_secret_or_short_secret_refuses_to_start),
 	};
 
