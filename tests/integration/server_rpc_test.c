@@ -658,6 +658,9 @@ test_sched_batch_modes(void **state)
 	assert_every_thread(fx, "VGEN_SCHED_BATCH=0", SCHED_OTHER);
 }
 
+/* The bcrypt pool's scheduler slice (listen.c's SLOW_SLICE_NS). */
+#define SLOW_SLICE_NS (100 * 1000)
+
 struct slice_count {
 	int slow, slow_short;	/* vgen:slow threads, of them on short slices */
 	int other, other_short;
@@ -673,10 +676,10 @@ count_slices(pid_t tid, const char *name, void *arg)
 		return;		/* the thread ended meanwhile */
 	if (strncmp(name, "vgen:slow", 9) == 0) {
 		sc->slow++;
-		sc->slow_short += ns == 100 * 1000;
+		sc->slow_short += ns == SLOW_SLICE_NS;
 	} else {
 		sc->other++;
-		sc->other_short += ns == 100 * 1000;
+		sc->other_short += ns == SLOW_SLICE_NS;
 	}
 }
 
@@ -692,10 +695,10 @@ test_slow_pool_runs_short_slices(void **state)
 	struct slice_count sc = { 0 };
 	uint64_t ns = 0;
 
-	assert_int_equal(vg_sched_slice_set(100 * 1000), 0);
+	assert_int_equal(vg_sched_slice_set(SLOW_SLICE_NS), 0);
 	assert_int_equal(vg_sched_slice_get(0, &ns), 0);
 	assert_int_equal(vg_sched_slice_set(0), 0);
-	if (ns != 100 * 1000)
+	if (ns != SLOW_SLICE_NS)
 		skip();
 	assert_int_equal(health_within(fx, 5000), 1);
 	each_thread(fx->srv.pid, count_slices, &sc);
