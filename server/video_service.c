@@ -47,7 +47,11 @@ struct list_videos {
 	int n;
 };
 
-/* Fills the response from the rows read; releases them. */
+/*
+ * Fills the response from the rows read, copying them into call memory:
+ * they view the read's result, which dies when done returns, and the
+ * reply may be packed later, by the dispatcher (srv_call_resume).
+ */
 static enum vg_status
 list_reply(struct list_videos *g)
 {
@@ -67,12 +71,9 @@ list_reply(struct list_videos *g)
 	    sizeof(*resp->videos));
 	if (resp->videos == NULL && st == VG_STATUS_OK)
 		st = srv_call_status(call, VG_ENOMEM);
-	for (int i = 0; i < n; i++) {
-		if (st == VG_STATUS_OK && i < size &&
-		    (resp->videos[i] = video_to_pb(call, &vids[i])) == NULL)
+	for (int i = 0; i < n && i < size && st == VG_STATUS_OK; i++)
+		if ((resp->videos[i] = video_to_pb(call, &vids[i])) == NULL)
 			st = srv_call_status(call, VG_ENOMEM);
-		store_video_fini(&vids[i]);
-	}
 	if (st == VG_STATUS_OK)
 		resp->n_videos = (size_t)(n > size ? size : n);
 	return st;

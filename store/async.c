@@ -112,7 +112,9 @@ conn_break(struct async_conn *c, struct op_list *lost)
 
 /*
  * Parses the results and runs the done callbacks of a finished list, in
- * order (no lock held: parsing copies rows).
+ * order (no lock held).  A result lives until its done returns: a parser
+ * may point into it instead of copying (store_video_list_start), and
+ * done may reuse the op for another read.
  */
 static void
 ops_done(struct op_list *l)
@@ -120,14 +122,15 @@ ops_done(struct op_list *l)
 	struct store_op *op = l->head, *next;
 
 	for (; op != NULL; op = next) {
+		PGresult *res = op->res;
+
 		next = op->next;
 		op->next = NULL;
-		if (op->res != NULL) {	/* set only with rv 0 */
-			op->rv = op->parse(op, op->res);
-			PQclear(op->res);
-			op->res = NULL;
-		}
+		op->res = NULL;
+		if (res != NULL)	/* set only with rv 0 */
+			op->rv = op->parse(op, res);
 		op->done(op, op->rv);
+		PQclear(res);
 	}
 }
 

@@ -111,7 +111,8 @@ struct store_job {
 	char id[VG_UUID_STRLEN + 1];
 	char user_id[VG_UUID_STRLEN + 1];
 	char video_id[VG_UUID_STRLEN + 1];	/* "" when none */
-	char *prompt;		/* owned, like every pointer below */
+	char *prompt;		/* owned, like every pointer below (but for
+				 * store_video_list_start's) */
 	char *error_message;	/* NULL when none */
 	char *external_job_id;	/* NULL when none */
 	char *model;		/* NULL when none */
@@ -275,7 +276,8 @@ enum store_video_status { STORE_VIDEO_COMPLETED = 1, STORE_VIDEO_FAILED = 2 };
 struct store_video {
 	char id[VG_UUID_STRLEN + 1];
 	char user_id[VG_UUID_STRLEN + 1];
-	char *prompt;		/* owned, like every pointer below */
+	char *prompt;		/* owned, like every pointer below (but for
+				 * store_video_list_start's) */
 	char *model_used;	/* NULL when none */
 	char *video_url;
 	char *thumbnail_url;	/* NULL when none */
@@ -434,8 +436,9 @@ int store_user_exists_start(store_async *a, struct store_op *op,
  * A page of `user_id`'s videos, newest first (created_at, id), after the
  * keyset position (after_us, after_id) when after_id is not NULL, only
  * `orientation` when it is not 0: fills videos[0..*n) (caller-allocated,
- * at most `limit`; store_video_fini each).  VG_EINVAL at start when an
- * id is not a UUID.
+ * at most `limit`).  Their strings point into the read's result, which
+ * lives until done returns: copy what must outlive it, and do not
+ * store_video_fini them.  VG_EINVAL at start when an id is not a UUID.
  */
 int store_video_list_start(store_async *a, struct store_op *op,
     const char *user_id, int orientation, int64_t after_us,

@@ -250,13 +250,37 @@ test_bad_parameters_are_refused_at_start(void **state)
 	    VG_EINVAL);
 }
 
+/*
+ * A page's rows view the result, which lives until done returns: done
+ * copies what the test checks after it.
+ */
+struct page_rd {
+	struct rd rd;
+	char prompts[4][8];
+	char ids[4][VG_UUID_STRLEN + 1];
+};
+
+static void
+page_done(struct store_op *op, int rv)
+{
+	struct page_rd *p = (struct page_rd *)(void *)op;
+
+	for (int i = 0; rv == 0 && i < p->rd.n; i++) {
+		snprintf(p->prompts[i], sizeof(p->prompts[i]), "%s",
+		    p->rd.vids[i].prompt);
+		snprintf(p->ids[i], sizeof(p->ids[i]), "%s", p->rd.vids[i].id);
+	}
+	rd_done(op, rv);
+}
+
 /* A page comes back whole: rows parsed into the caller's array. */
 static void
 test_video_page_is_parsed(void **state)
 {
 	struct env *e = *state;
 	store_async *a = open_async(e, 1);
-	struct rd r = { .op.done = rd_done };
+	struct page_rd p = { .rd.op.done = page_done };
+	struct rd r = { 0 };
 	char sql[512];
 
 	snprintf(sql, sizeof(sql), "INSERT INTO videos (user_id, prompt, "
@@ -266,17 +290,18 @@ test_video_page_is_parsed(void **state)
 	    "FROM generate_series(1, 6) g", e->users[1].id);
 	assert_int_equal(fx_pg_exec(e->pg, sql), 0);
 	reset_finished();
-	assert_int_equal(store_video_list_start(a, &r.op, e->users[1].id, 0,
-	    0, NULL, 4, r.vids, &r.n), 0);
+	assert_int_equal(store_video_list_start(a, &p.rd.op, e->users[1].id,
+	    0, 0, NULL, 4, p.rd.vids, &p.rd.n), 0);
 	assert_true(wait_finished(1));
+	r = p.rd;
 	assert_int_equal(r.rv, 0);
 	assert_int_equal(r.n, 4);
-	assert_string_equal(r.vids[0].prompt, "p6");	/* newest first */
-	assert_string_equal(r.vids[3].prompt, "p3");
+	assert_string_equal(p.prompts[0], "p6");	/* newest first */
+	assert_string_equal(p.prompts[3], "p3");
+	assert_true(vg_uuid_valid(p.ids[0]));
+	assert_string_equal(r.vids[0].user_id, e->users[1].id);
 	assert_int_equal(r.vids[0].duration, 6);
 	assert_int_equal(r.vids[0].orientation, STORE_LANDSCAPE);
-	for (int i = 0; i < r.n; i++)
-		store_video_fini(&r.vids[i]);
 	store_async_close(a);
 }
 
