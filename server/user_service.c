@@ -226,8 +226,9 @@ get_me_done(struct store_op *op, int rv)
 {
 	struct get_me *g = (struct get_me *)(void *)op;
 
-	srv_call_resume(g->call, self_reply(g->call, rv, &g->u,
-	    g->call->out));
+	/* g->u views the read's result: copied by user_reply, not freed. */
+	srv_call_resume(g->call, rv < 0 ? srv_call_user_status(g->call, rv) :
+	    user_reply(g->call, &g->u, g->call->out));
 }
 
 static enum vg_status

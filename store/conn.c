@@ -285,6 +285,23 @@ store_col_dup(const PGresult *res, int row, int col, char **out)
 	return *out == NULL ? VG_ENOMEM : 0;
 }
 
+char *
+store_col_str(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+void
+store_col_copy(char *dst, size_t size, const PGresult *res, int row, int col)
+{
+	size_t n = (size_t)PQgetlength(res, row, col);
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, PQgetvalue(res, row, col), n);
+	dst[n] = '\0';
+}
+
 int64_t
 store_col_i64(const PGresult *res, int row, int col)
 {

@@ -424,7 +424,11 @@ struct store_op {
 	struct store_op *next;
 };
 
-/* The user `id`: 0 and *u (store_user_fini it), VG_ENOTFOUND, ... */
+/*
+ * The user `id`: 0 and *u, VG_ENOTFOUND, ...  u's strings point into the
+ * read's result, which lives until done returns (as for
+ * store_video_list_start): copy what must outlive it, no store_user_fini.
+ */
 int store_user_get_start(store_async *a, struct store_op *op, const char *id,
     struct store_user *u) VG_MUSTCHECK;
 

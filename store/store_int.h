@@ -72,9 +72,16 @@ int store_async_send(store_async *a, struct store_op *op, const char *stmt,
     const char *const *params, int nparams,
     int (*parse)(struct store_op *op, const PGresult *res)) VG_MUSTCHECK;
 
-/* Column helpers: a copy of the value (NULL for SQL NULL), an int64. */
+/*
+ * Column helpers: a copy of the value (NULL for SQL NULL); the value
+ * inside res (NULL for SQL NULL; lives as long as res); the value copied
+ * into dst[size], cut to fit; an int64.
+ */
 int store_col_dup(const PGresult *res, int row, int col, char **out)
     VG_MUSTCHECK;
+char *store_col_str(const PGresult *res, int row, int col);
+void store_col_copy(char *dst, size_t size, const PGresult *res, int row,
+    int col);
 int64_t store_col_i64(const PGresult *res, int row, int col);
 
 #define STORE_TS_US(col) \

@@ -42,15 +42,33 @@ store_user_fini(struct store_user *u)
 	memset(u, 0, sizeof(*u));
 }
 
+/* Row `row`, its strings pointing into res (no copies). */
+static int
+user_view(const PGresult *res, int row, struct store_user *u)
+{
+	if (PQntuples(res) <= row)
+		return VG_ENOTFOUND;
+	memset(u, 0, sizeof(*u));
+	store_col_copy(u->id, sizeof(u->id), res, row, 0);
+	u->email = store_col_str(res, row, 1);
+	u->password_hash = store_col_str(res, row, 2);
+	u->username = store_col_str(res, row, 3);
+	u->avatar_url = store_col_str(res, row, 4);
+	u->created_us = store_col_i64(res, row, 5);
+	u->updated_us = store_col_i64(res, row, 6);
+	return 0;
+}
+
+/* Row `row` with strings of its own (store_user_fini it). */
 static int
 user_from_row(const PGresult *res, int row, struct store_user *out)
 {
-	struct store_user u = { 0 };
+	struct store_user u;
 	int rv;
 
-	if (PQntuples(res) <= row)
-		return VG_ENOTFOUND;
-	snprintf(u.id, sizeof(u.id), "%s", PQgetvalue(res, row, 0));
+	if ((rv = user_view(res, row, &u)) < 0)
+		return rv;
+	u.email = u.password_hash = u.username = u.avatar_url = NULL;
 	if ((rv = store_col_dup(res, row, 1, &u.email)) < 0 ||
 	    (rv = store_col_dup(res, row, 2, &u.password_hash)) < 0 ||
 	    (rv = store_col_dup(res, row, 3, &u.username)) < 0 ||
@@ -58,8 +76,6 @@ user_from_row(const PGresult *res, int row, struct store_user *out)
 		store_user_fini(&u);
 		return rv;
 	}
-	u.created_us = store_col_i64(res, row, 5);
-	u.updated_us = store_col_i64(res, row, 6);
 	*out = u;
 	return 0;
 }
@@ -129,7 +145,7 @@ store_user_exists(store_conn *db, const char *id)
 static int
 user_get_parse(struct store_op *op, const PGresult *res)
 {
-	return user_from_row(res, 0, op->out);
+	return user_view(res, 0, op->out);
 }
 
 int

@@ -45,37 +45,18 @@ store_video_fini(struct store_video *v)
 	memset(v, 0, sizeof(*v));
 }
 
-/* Column `col` of `row`, NUL-terminated inside res; NULL when null. */
-static char *
-col_str(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-/* Copies column `col` of `row` into dst[size], cut to fit. */
-static void
-col_copy(char *dst, size_t size, const PGresult *res, int row, int col)
-{
-	size_t n = (size_t)PQgetlength(res, row, col);
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, PQgetvalue(res, row, col), n);
-	dst[n] = '\0';
-}
-
 /* Row `row`, its strings pointing into res (no copies). */
 static void
 video_view(const PGresult *res, int row, struct store_video *v)
 {
 	memset(v, 0, sizeof(*v));
-	col_copy(v->id, sizeof(v->id), res, row, 0);
-	col_copy(v->user_id, sizeof(v->user_id), res, row, 1);
-	v->prompt = col_str(res, row, 2);
-	v->model_used = col_str(res, row, 3);
-	v->video_url = col_str(res, row, 4);
-	v->thumbnail_url = col_str(res, row, 5);
-	v->metadata = col_str(res, row, 6);
+	store_col_copy(v->id, sizeof(v->id), res, row, 0);
+	store_col_copy(v->user_id, sizeof(v->user_id), res, row, 1);
+	v->prompt = store_col_str(res, row, 2);
+	v->model_used = store_col_str(res, row, 3);
+	v->video_url = store_col_str(res, row, 4);
+	v->thumbnail_url = store_col_str(res, row, 5);
+	v->metadata = store_col_str(res, row, 6);
 	v->orientation = strcmp(PQgetvalue(res, row, 7), "portrait") == 0 ?
 	    STORE_PORTRAIT : STORE_LANDSCAPE;
 	v->status = strcmp(PQgetvalue(res, row, 8), "failed") == 0 ?

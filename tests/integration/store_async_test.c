@@ -31,10 +31,15 @@ struct env {
 	struct store_user users[NUSERS];
 };
 
-/* A read whose done records its outcome; tests wait on the counter. */
+/*
+ * A read whose done records its outcome; tests wait on the counter.  A
+ * user read's strings view the result, which dies when done returns:
+ * done copies the email and clears them.
+ */
 struct rd {
 	struct store_op op;
 	struct store_user u;
+	char email[64];
 	struct store_video vids[4];
 	int n;
 	int rv;
@@ -49,6 +54,10 @@ rd_done(struct store_op *op, int rv)
 {
 	struct rd *r = (struct rd *)(void *)op;
 
+	if (r->u.email != NULL)
+		snprintf(r->email, sizeof(r->email), "%s", r->u.email);
+	r->u.email = r->u.password_hash = r->u.username = NULL;
+	r->u.avatar_url = NULL;
 	pthread_mutex_lock(&mu);
 	r->rv = rv;
 	r->calls++;
@@ -175,8 +184,7 @@ check_mixed(struct env *e, struct rd *r, int k)
 	case 0:
 		assert_int_equal(r->rv, 0);
 		assert_string_equal(r->u.id, e->users[k % NUSERS].id);
-		assert_string_equal(r->u.email, e->users[k % NUSERS].email);
-		store_user_fini(&r->u);
+		assert_string_equal(r->email, e->users[k % NUSERS].email);
 		break;
 	case 1:
 		assert_int_equal(r->rv, VG_ENOTFOUND);
@@ -408,8 +416,6 @@ test_close_answers_everything_once(void **state)
 	for (int k = 0; k < N; k++) {
 		assert_int_equal(rds[k].calls, 1);
 		assert_true(rds[k].rv == 0 || rds[k].rv == VG_EUNAVAIL);
-		if (rds[k].rv == 0)
-			store_user_fini(&rds[k].u);
 	}
 	free(rds);
 }
