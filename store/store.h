@@ -58,7 +58,8 @@ int store_migrate(store_conn *db, bool check_only) VG_MUSTCHECK;
 
 struct store_user {
 	char id[VG_UUID_STRLEN + 1];
-	char *email;		/* owned */
+	char *email;		/* owned, like every pointer below (but
+				 * for store_user_get_start's) */
 	char *password_hash;	/* owned; wiped by store_user_fini */
 	char *username;		/* owned; NULL when unset */
 	char *avatar_url;	/* owned; NULL when unset */
