@@ -302,6 +302,19 @@ store_col_copy(char *dst, size_t size, const PGresult *res, int row, int col)
 	dst[n] = '\0';
 }
 
+int
+store_strs_own(char **const s[], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (*s[i] != NULL && (*s[i] = strdup(*s[i])) == NULL) {
+			while (++i < n)
+				*s[i] = NULL;	/* views: not ours to free */
+			return VG_ENOMEM;
+		}
+	}
+	return 0;
+}
+
 int64_t
 store_col_i64(const PGresult *res, int row, int col)
 {

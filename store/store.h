@@ -112,8 +112,7 @@ struct store_job {
 	char id[VG_UUID_STRLEN + 1];
 	char user_id[VG_UUID_STRLEN + 1];
 	char video_id[VG_UUID_STRLEN + 1];	/* "" when none */
-	char *prompt;		/* owned, like every pointer below (but for
-				 * store_video_list_start's) */
+	char *prompt;		/* owned, like every pointer below */
 	char *error_message;	/* NULL when none */
 	char *external_job_id;	/* NULL when none */
 	char *model;		/* NULL when none */

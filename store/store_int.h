@@ -84,6 +84,13 @@ void store_col_copy(char *dst, size_t size, const PGresult *res, int row,
     int col);
 int64_t store_col_i64(const PGresult *res, int row, int col);
 
+/*
+ * Turns the viewed strings *s[0..n) (store_col_str) into copies of their
+ * own.  VG_ENOMEM when one cannot be copied: the copies made stay (the
+ * caller's fini frees them) and the strings not yet copied become NULL.
+ */
+int store_strs_own(char **const s[], size_t n) VG_MUSTCHECK;
+
 #define STORE_TS_US(col) \
 	"(extract(epoch from " col ") * 1000000)::int8"
 

@@ -64,16 +64,14 @@ static int
 user_from_row(const PGresult *res, int row, struct store_user *out)
 {
 	struct store_user u;
+	char **const strs[] = { &u.email, &u.password_hash, &u.username,
+	    &u.avatar_url };
 	int rv;
 
 	if ((rv = user_view(res, row, &u)) < 0)
 		return rv;
-	u.email = u.password_hash = u.username = u.avatar_url = NULL;
-	if ((rv = store_col_dup(res, row, 1, &u.email)) < 0 ||
-	    (rv = store_col_dup(res, row, 2, &u.password_hash)) < 0 ||
-	    (rv = store_col_dup(res, row, 3, &u.username)) < 0 ||
-	    (rv = store_col_dup(res, row, 4, &u.avatar_url)) < 0) {
-		store_user_fini(&u);
+	if ((rv = store_strs_own(strs, sizeof(strs) / sizeof(strs[0]))) < 0) {
+		store_user_fini(&u);	/* wipes a copied hash */
 		return rv;
 	}
 	*out = u;

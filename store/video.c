@@ -71,16 +71,12 @@ static int
 video_from_row(const PGresult *res, int row, struct store_video *out)
 {
 	struct store_video v;
+	char **const strs[] = { &v.prompt, &v.model_used, &v.video_url,
+	    &v.thumbnail_url, &v.metadata };
 	int rv;
 
 	video_view(res, row, &v);
-	v.prompt = v.model_used = v.video_url = v.thumbnail_url = NULL;
-	v.metadata = NULL;	/* until copied: fini frees only copies */
-	if ((rv = store_col_dup(res, row, 2, &v.prompt)) < 0 ||
-	    (rv = store_col_dup(res, row, 3, &v.model_used)) < 0 ||
-	    (rv = store_col_dup(res, row, 4, &v.video_url)) < 0 ||
-	    (rv = store_col_dup(res, row, 5, &v.thumbnail_url)) < 0 ||
-	    (rv = store_col_dup(res, row, 6, &v.metadata)) < 0) {
+	if ((rv = store_strs_own(strs, sizeof(strs) / sizeof(strs[0]))) < 0) {
 		store_video_fini(&v);
 		return rv;
 	}
