@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,62 @@ test_deep_gallery_page_reports_L(void **state)
 	free(out);
 }
 
+/* The values of the array "key":[...] of out into v[0..max); how many. */
+static int
+nums(const char *out, const char *key, double *v, int max)
+{
+	char pat[64];
+	const char *p;
+	char *end;
+	int n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":[", key);
+	if ((p = strstr(out, pat)) == NULL)
+		return -1;
+	p += strlen(pat);
+	while (n < max && *p != ']') {
+		v[n++] = strtod(p, &end);
+		if (end == p)
+			return -1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+/*
+ * --rounds 2: each ratio of each round, and their median, which for two
+ * rounds is their mean (to the report's 3 decimals).
+ */
+static void
+test_rounds_report_each_ratio_and_its_median(void **state)
+{
+	static const char *const argv[] = { "--method", "Health", "-c", "2",
+		"-d", "1", "--background", "Health:1", "--rounds", "2",
+		"--timeout", "5000", NULL };
+	static const char *const keys[] = { "ratio_rps", "ratio_p99",
+		"ratio_loaded_idle_p99" };
+	char *out = malloc(OUT_MAX);
+	char key[64];
+	double v[4];
+
+	assert_non_null(out);
+	assert_int_equal(bench(*state, argv, out), 0);
+	assert_true(num(out, NULL, "rounds") == 2);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(key, sizeof(key), "%s_rounds", keys[i]);
+		assert_int_equal(nums(out, key, v, 4), 2);
+		assert_true(v[0] > 0 && v[1] > 0);
+		snprintf(key, sizeof(key), "%s_median", keys[i]);
+		assert_true(fabs(num(out, NULL, key) - (v[0] + v[1]) / 2) <
+		    0.0015);
+	}
+	/* not a list method: no L */
+	assert_int_equal(nums(out, "ratio_server_L_rounds", v, 4), -1);
+	assert_true(num(out, "server", "errors") == 0);
+	assert_true(num(out, "loaded", "errors") == 0);
+	free(out);
+}
+
 static void
 test_bad_server_pid_is_a_usage_error(void **state)
 {
@@ -140,11 +197,14 @@ test_bad_server_pid_is_a_usage_error(void **state)
 		"--server-pid", "0", NULL };
 	const char *const nofile[] = { BENCH, "rpc", "--method", "Health",
 		"--server-pid-file", "/nonexistent/vgen-server.pid", NULL };
+	const char *const rounds[] = { BENCH, "rpc", "--method", "Health",
+		"--rounds", "0", NULL };
 	char out[4096];
 
 	(void)state;
 	assert_int_equal(fx_run(zero, out, sizeof(out), RUN_MS), 2);
 	assert_int_equal(fx_run(nofile, out, sizeof(out), RUN_MS), 2);
+	assert_int_equal(fx_run(rounds, out, sizeof(out), RUN_MS), 2);
 }
 
 int
@@ -153,6 +213,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_getme_with_the_baseline_in_its_own_process),
 		cmocka_unit_test(test_deep_gallery_page_reports_L),
+		cmocka_unit_test(test_rounds_report_each_ratio_and_its_median),
 		cmocka_unit_test(test_bad_server_pid_is_a_usage_error),
 	};
 

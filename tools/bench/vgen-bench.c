@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@
 /* Latency samples kept per run, over all threads: 4 bytes each. */
 #define BENCH_MAX_SAMPLES (32u * 1024 * 1024)
 #define BENCH_MAX_THREADS 1024
+#define BENCH_MAX_ROUNDS 100
 
 #define M_HEALTH "/vgen.v1.HealthService/Check"
 #define M_REGISTER "/vgen.v1.UserService/Register"
@@ -201,7 +203,7 @@ struct opts {
 	const char *database_url;
 	const char *query;
 	const char *bg_method;
-	long clients, secs, bg_clients, timeout_ms;
+	long clients, secs, bg_clients, timeout_ms, rounds;
 	pid_t server_pid;	/* for CPU per call; -1 when not given */
 	bool no_baseline, baseline_process, json;
 };
@@ -209,7 +211,8 @@ struct opts {
 static const char usage[] =
     "usage: vgen-bench rpc --method Health|GetMe|Login|CreateJob [-c N] [-d SECONDS]\n"
     "                  [--server URL] [--no-baseline] [--baseline-process]\n"
-    "                  [--background METHOD:N] [--timeout MS] [--json]\n"
+    "                  [--background METHOD:N] [--rounds N] [--timeout MS]\n"
+    "                  [--json]\n"
     "       vgen-bench rpc --method ListVideos|ListVideosDeep\n"
     "                  --database-url CONN [options as above]\n"
     "       vgen-bench pg [--database-url CONN] [-c N] [-d SECONDS]\n"
@@ -231,6 +234,10 @@ static const char usage[] =
     "      as vgen-server serves from its own (not sharing nng's threads).\n"
     "      --background METHOD:N  N more threads load METHOD, uncounted,\n"
     "      while the method is measured again: idle vs loaded p99.\n"
+    "      --rounds N  measure it all N times over, in turn (the echo,\n"
+    "      P, the server, loaded), and print each round's ratios and\n"
+    "      their median: on a machine whose speed drifts, a ratio is\n"
+    "      only as good as the time between its two runs.\n"
     "      ListVideos (page 1) and ListVideosDeep (page 400), 20 a page:\n"
     "      the bench user first gets 10,000 videos through libpq\n"
     "      (--database-url), and the server's own keyset query at the same\n"
@@ -1805,6 +1812,229 @@ limit_rate(double e, double p)
 	return e > 0 && p > 0 ? 1 / (1 / e + 1 / p) : 0;
 }
 
+/* What every round of mode_rpc runs, set up once. */
+struct rpc_plan {
+	const struct opts *o;
+	int n, nvar;
+	const struct frame *load, *bgf;
+	struct create_setup *cs;
+	struct list_setup *ls;
+	bool is_list, is_create, have_pg, have_bg;
+	const char *name_base, *name_idle, *name_loaded, *name_bg;
+};
+
+/* One round's results: the echo, P, the server idle and loaded. */
+struct rpc_results {
+	struct result base, pgr, idle, loaded, bgr;
+};
+
+/* The ratios a round gives (0 where it does not measure them). */
+struct round_ratios {
+	double rps, p99;	/* server/echo */
+	double lim;		/* server/L (ListVideos) */
+	double loaded;		/* loaded/idle p99 (--background) */
+};
+
+/* The echo baseline, in a child process or in this one. */
+static int
+rpc_echo(const struct rpc_plan *x, struct result *r)
+{
+	const struct opts *o = x->o;
+	struct echo echo;
+	char url[64];
+	pid_t pid;
+	int rv;
+
+	if (!o->baseline_process) {
+		if (echo_start(&echo, "tcp://127.0.0.1:0") < 0)
+			return -1;
+		rv = run_load(x->name_base, x->n, call_echo, x->load, echo.url,
+		    NULL, NULL, x->nvar, o->secs, o->timeout_ms, -1, r);
+		echo_stop(&echo);
+		return rv;
+	}
+	/* Long enough for the run; the child goes away by itself. */
+	pid = echo_spawn(o->secs + 2 * o->timeout_ms / 1000 + 30, url,
+	    sizeof(url));
+	if (pid < 0)
+		return -1;
+	rv = run_load(x->name_base, x->n, call_echo, x->load, url, NULL, NULL,
+	    x->nvar, o->secs, o->timeout_ms, pid, r);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	return rv;
+}
+
+/* The method with --background's load beside it. */
+static int
+rpc_loaded(const struct rpc_plan *x, struct rpc_results *r)
+{
+	const struct opts *o = x->o;
+	struct pool bg;
+	int rv = -1;
+
+	fprintf(stderr, "vgen-bench: background: %ld clients on %s\n",
+	    o->bg_clients, o->bg_method);
+	if (pool_open(&bg, (int)o->bg_clients, call_rpc, x->bgf, o->server,
+	    NULL, NULL, 1, true, o->secs, o->timeout_ms) < 0)
+		goto out;
+	if (pool_start(&bg, o->secs) < 0) {
+		pool_join(&bg);
+		goto out;
+	}
+	/* The foreground's warm-up lets the background ramp up too. */
+	rv = run_load(x->name_loaded, x->n, call_rpc, x->load, o->server,
+	    NULL, NULL, x->nvar, o->secs, o->timeout_ms, o->server_pid,
+	    &r->loaded);
+	pool_join(&bg);
+	if (rv == 0)
+		rv = pool_result(&bg, x->name_bg, &r->bgr);
+out:
+	pool_fini(&bg);
+	return rv;
+}
+
+/* One round: the echo, P, the server, the server loaded, in turn. */
+static int
+rpc_round(const struct rpc_plan *x, struct rpc_results *r)
+{
+	const struct opts *o = x->o;
+
+	memset(r, 0, sizeof(*r));
+	if (!o->no_baseline && rpc_echo(x, &r->base) < 0)
+		return -1;
+	if (x->is_create && x->have_pg) {
+		if (run_load("pg INSERT (raw)", x->n, call_pg, NULL, NULL,
+		    o->database_url, x->cs->ins, x->n, o->secs, o->timeout_ms,
+		    -1, &r->pgr) < 0)
+			return -1;
+		create_clear(x->cs, o->database_url);
+	}
+	if (x->is_list && x->have_pg && run_load("pg keyset (same query)",
+	    x->n, call_pg, NULL, NULL, o->database_url, &x->ls->q, 1, o->secs,
+	    o->timeout_ms, -1, &r->pgr) < 0)
+		return -1;
+	if (run_load(x->name_idle, x->n, call_rpc, x->load, o->server, NULL,
+	    NULL, x->nvar, o->secs, o->timeout_ms, o->server_pid, &r->idle) < 0)
+		return -1;
+	return x->have_bg ? rpc_loaded(x, r) : 0;
+}
+
+static struct round_ratios
+round_ratios(const struct rpc_plan *x, const struct rpc_results *r)
+{
+	struct round_ratios q = { 0, 0, 0, 0 };
+
+	if (!x->o->no_baseline) {
+		q.rps = ratio(r->idle.rps, r->base.rps);
+		q.p99 = ratio(r->idle.p99, r->base.p99);
+	}
+	if (x->is_list && x->have_pg)
+		q.lim = ratio(r->idle.rps, limit_rate(r->base.rps, r->pgr.rps));
+	if (x->have_bg)
+		q.loaded = ratio(r->loaded.p99, r->idle.p99);
+	return q;
+}
+
+/* "label N: server/baseline 0.61, p99 1.80; server/L 0.85; ..." */
+static void
+round_print(FILE *f, const char *label, int round,
+    const struct rpc_plan *x, const struct round_ratios *q)
+{
+	fprintf(f, "%s %d:", label, round);
+	if (!x->o->no_baseline)
+		fprintf(f, " server/baseline %.2f, p99 %.2f;", q->rps, q->p99);
+	if (x->is_list && x->have_pg)
+		fprintf(f, " server/L %.2f;", q->lim);
+	if (x->have_bg)
+		fprintf(f, " loaded/idle p99 %.2f;", q->loaded);
+	fprintf(f, "\n");
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median, lowest and highest of field `off` over n rounds. */
+static void
+ratio_spread(const struct round_ratios *rr, int n, size_t off, double out[3])
+{
+	double v[BENCH_MAX_ROUNDS];
+
+	for (int i = 0; i < n; i++)
+		memcpy(&v[i], (const char *)&rr[i] + off, sizeof(v[i]));
+	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+	out[0] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	out[1] = v[0];
+	out[2] = v[n - 1];
+}
+
+#define RATIO_FIELDS(x) { \
+	{ "server/baseline", "ratio_rps", \
+	    offsetof(struct round_ratios, rps), !(x)->o->no_baseline }, \
+	{ "server/baseline p99", "ratio_p99", \
+	    offsetof(struct round_ratios, p99), !(x)->o->no_baseline }, \
+	{ "server/L", "ratio_server_L", \
+	    offsetof(struct round_ratios, lim), \
+	    (x)->is_list && (x)->have_pg }, \
+	{ "loaded/idle p99", "ratio_loaded_idle_p99", \
+	    offsetof(struct round_ratios, loaded), (x)->have_bg }, \
+}
+
+struct ratio_field {
+	const char *text, *json;
+	size_t off;
+	bool on;
+};
+
+/* The rounds' summary: each ratio's median and range, then the rounds. */
+static void
+rounds_text(const struct rpc_plan *x, const struct round_ratios *rr, int n)
+{
+	const struct ratio_field fields[] = RATIO_FIELDS(x);
+	double m[3];
+
+	printf("\nover %d rounds (the tables above are the last round's), "
+	    "median (lowest-highest):\n", n);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (!fields[i].on)
+			continue;
+		ratio_spread(rr, n, fields[i].off, m);
+		printf("  %-20s %.2f (%.2f-%.2f)\n", fields[i].text, m[0], m[1],
+		    m[2]);
+	}
+	for (int r = 0; r < n; r++)
+		round_print(stdout, "  round", r + 1, x, &rr[r]);
+}
+
+static void
+rounds_json(const struct rpc_plan *x, const struct round_ratios *rr, int n)
+{
+	const struct ratio_field fields[] = RATIO_FIELDS(x);
+	double m[3];
+
+	printf(",\"rounds\":%d", n);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (!fields[i].on)
+			continue;
+		ratio_spread(rr, n, fields[i].off, m);
+		printf(",\"%s_median\":%.3f,\"%s_rounds\":[", fields[i].json,
+		    m[0], fields[i].json);
+		for (int r = 0; r < n; r++) {
+			double v;
+
+			memcpy(&v, (const char *)&rr[r] + fields[i].off,
+			    sizeof(v));
+			printf("%s%.3f", r ? "," : "", v);
+		}
+		printf("]");
+	}
+}
+
 static int
 mode_rpc(const struct opts *o)
 {
@@ -1815,15 +2045,16 @@ mode_rpc(const struct opts *o)
 	const struct frame *load = &fg;	/* nvar frames */
 	struct result base = { 0 }, idle = { 0 }, loaded = { 0 }, bgr = { 0 };
 	struct result pgr = { 0 };
-	struct pool bg = { 0 };
-	struct echo echo;
+	struct rpc_results last;
+	struct rpc_plan plan;
+	struct round_ratios rr[BENCH_MAX_ROUNDS];
 	char name_base[64], name_idle[64], name_loaded[64], name_bg[64];
 	bool need_user, have_bg = o->bg_method != NULL;
 	bool is_list = list_method(o->method);
 	bool is_create = strcmp(o->method, "CreateJob") == 0;
 	bool have_pg = (is_list || is_create) && !o->no_baseline;
 	double lim;
-	int n = (int)o->clients, nvar = 1, rv = 1;
+	int n = (int)o->clients, nvar = 1, rv = 1, round;
 
 	if (server_check(o->server) < 0)
 		return 1;
@@ -1866,68 +2097,25 @@ mode_rpc(const struct opts *o)
 	snprintf(name_bg, sizeof(name_bg), "background %s:%ld",
 	    have_bg ? o->bg_method : "", o->bg_clients);
 
-	if (!o->no_baseline && o->baseline_process) {
-		char url[64];
-		pid_t pid;
-		int brv;
-
-		/* Long enough for the run; the child goes away by itself. */
-		pid = echo_spawn(o->secs + 2 * o->timeout_ms / 1000 + 30, url,
-		    sizeof(url));
-		if (pid < 0)
+	plan = (struct rpc_plan){ o, n, nvar, load, &bgf, &cs, &ls, is_list,
+	    is_create, have_pg, have_bg, name_base, name_idle, name_loaded,
+	    name_bg };
+	for (round = 0; round < o->rounds; round++) {
+		if (o->rounds > 1)
+			fprintf(stderr, "vgen-bench: round %d of %ld\n",
+			    round + 1, o->rounds);
+		if (rpc_round(&plan, &last) < 0)
 			goto out;
-		brv = run_load(name_base, n, call_echo, load, url, NULL, NULL,
-		    nvar, o->secs, o->timeout_ms, pid, &base);
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
-		if (brv < 0)
-			goto out;
-	} else if (!o->no_baseline) {
-		int brv;
-
-		if (echo_start(&echo, "tcp://127.0.0.1:0") < 0)
-			goto out;
-		brv = run_load(name_base, n, call_echo, load, echo.url, NULL,
-		    NULL, nvar, o->secs, o->timeout_ms, -1, &base);
-		echo_stop(&echo);
-		if (brv < 0)
-			goto out;
+		rr[round] = round_ratios(&plan, &last);
+		if (o->rounds > 1)
+			round_print(stderr, "vgen-bench: round", round + 1,
+			    &plan, &rr[round]);
 	}
-	if (is_create && have_pg) {
-		if (run_load("pg INSERT (raw)", n, call_pg, NULL, NULL,
-		    o->database_url, cs.ins, n, o->secs, o->timeout_ms, -1,
-		    &pgr) < 0)
-			goto out;
-		create_clear(&cs, o->database_url);
-	}
-	if (is_list && have_pg && run_load("pg keyset (same query)", n,
-	    call_pg, NULL, NULL, o->database_url, &ls.q, 1, o->secs,
-	    o->timeout_ms, -1, &pgr) < 0)
-		goto out;
-	if (run_load(name_idle, n, call_rpc, load, o->server, NULL, NULL,
-	    nvar, o->secs, o->timeout_ms, o->server_pid, &idle) < 0)
-		goto out;
-	if (have_bg) {
-		fprintf(stderr, "vgen-bench: background: %ld clients on %s\n",
-		    o->bg_clients, o->bg_method);
-		if (pool_open(&bg, (int)o->bg_clients, call_rpc, &bgf,
-		    o->server, NULL, NULL, 1, true, o->secs, o->timeout_ms) < 0)
-			goto out;
-		if (pool_start(&bg, o->secs) < 0) {
-			pool_join(&bg);
-			goto out;
-		}
-		/* The foreground's warm-up lets the background ramp up too. */
-		if (run_load(name_loaded, n, call_rpc, load, o->server, NULL,
-		    NULL, nvar, o->secs, o->timeout_ms, o->server_pid,
-		    &loaded) < 0) {
-			pool_join(&bg);
-			goto out;
-		}
-		pool_join(&bg);
-		if (pool_result(&bg, name_bg, &bgr) < 0)
-			goto out;
-	}
+	base = last.base;
+	pgr = last.pgr;
+	idle = last.idle;
+	loaded = last.loaded;
+	bgr = last.bgr;
 
 	if (o->json) {
 		printf("{\"mode\":\"rpc\",\"method\":");
@@ -1983,6 +2171,8 @@ mode_rpc(const struct opts *o)
 			    ",\"ratio_loaded_idle_p99\":%.3f", idle.p99,
 			    loaded.p99, ratio(loaded.p99, idle.p99));
 		}
+		if (o->rounds > 1)
+			rounds_json(&plan, rr, (int)o->rounds);
 		printf("}\n");
 	} else {
 		printf("vgen-bench rpc %s: -c %d, %ld s per run, server %s\n",
@@ -2036,6 +2226,8 @@ mode_rpc(const struct opts *o)
 			printf("%s p99: idle %" PRIu32 " us, loaded %" PRIu32
 			    " us, loaded/idle %.2f\n", o->method, idle.p99,
 			    loaded.p99, ratio(loaded.p99, idle.p99));
+		if (o->rounds > 1)
+			rounds_text(&plan, rr, (int)o->rounds);
 	}
 	fflush(stdout);
 	rv = 0;
@@ -2046,7 +2238,6 @@ mode_rpc(const struct opts *o)
 		rv = 1;
 	}
 out:
-	pool_fini(&bg);
 	list_fini(&ls);
 	create_fini(&cs, o->database_url);
 	users_drop(o->database_url, &user, 1);
@@ -2190,7 +2381,7 @@ parse_background(const char *s, struct opts *o)
 enum {
 	OPT_SERVER = 256, OPT_NO_BASELINE, OPT_BACKGROUND, OPT_JSON,
 	OPT_TIMEOUT, OPT_DATABASE_URL, OPT_QUERY, OPT_LISTEN, OPT_METHOD,
-	OPT_BASELINE_PROC, OPT_PID, OPT_PIDFILE,
+	OPT_BASELINE_PROC, OPT_PID, OPT_PIDFILE, OPT_ROUNDS,
 };
 
 static int
@@ -2211,6 +2402,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "server-pid", required_argument, NULL, OPT_PID },
 		{ "server-pid-file", required_argument, NULL, OPT_PIDFILE },
+		{ "rounds", required_argument, NULL, OPT_ROUNDS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2233,6 +2425,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	}
 	o->clients = 16;
 	o->secs = 10;
+	o->rounds = 1;
 	o->timeout_ms = 10000;
 	o->query = "pk";
 	o->listen = "tcp://127.0.0.1:7499";
@@ -2273,6 +2466,11 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_JSON:
 			o->json = true;
+			break;
+		case OPT_ROUNDS:
+			if (parse_long("--rounds", optarg, 1, BENCH_MAX_ROUNDS,
+			    &o->rounds) < 0)
+				return 2;
 			break;
 		case OPT_TIMEOUT:
 			if (parse_long("--timeout", optarg, 1, 3600000,
