@@ -117,8 +117,8 @@ user_from_row(const PGresult *res, int row, struct store_user *out)
 		store_user_fini(&u);
 		return rv;
 	}
-	u.created_us = store_col_i64(res, row, 4);
-	u.updated_us = store_col_i64(res, row, 5);
+	u.created_us = store_col_ts_us(res, row, 4);
+	u.updated_us = store_col_ts_us(res, row, 5);
 	*out = u;
 	return 0;
 }

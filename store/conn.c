@@ -323,6 +323,46 @@ store_col_i64(const PGresult *res, int row, int col)
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
+/* PostgreSQL's timestamps count from 2000-01-01, ours from 1970-01-01. */
+#define PG_EPOCH_US INT64_C(946684800000000)
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int64_t
+store_col_ts_us(const PGresult *res, int row, int col)
+{
+	const char *v;
+	uint64_t u = 0;
+	int64_t t;
+
+	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 18)
+		return 0;
+	v = PQgetvalue(res, row, col);
+	if (v[0] != '\\' || v[1] != 'x')
+		return 0;
+	for (int i = 2; i < 18; i++) {
+		int d = hex_digit(v[i]);
+
+		if (d < 0)
+			return 0;
+		u = u << 4 | (uint64_t)d;
+	}
+	t = u <= INT64_MAX ? (int64_t)u : -(int64_t)~u - 1;
+	if (t == INT64_MAX || t == INT64_MIN)	/* infinity, -infinity */
+		return t;
+	if (__builtin_add_overflow(t, PG_EPOCH_US, &t))
+		return INT64_MAX;
+	return t;
+}
+
 PGconn *
 store_conn_pg(store_conn *db)
 {

@@ -189,11 +189,11 @@ job_from_row(const PGresult *res, int row, int c, struct store_job *out)
 	j.attempts = (int)store_col_i64(res, row, c + 12);
 	j.max_attempts = (int)store_col_i64(res, row, c + 13);
 	j.version = store_col_i64(res, row, c + 14);
-	j.created_us = store_col_i64(res, row, c + 15);
-	j.updated_us = store_col_i64(res, row, c + 16);
-	j.completed_us = store_col_i64(res, row, c + 17);
-	j.run_after_us = store_col_i64(res, row, c + 18);
-	j.locked_until_us = store_col_i64(res, row, c + 19);
+	j.created_us = store_col_ts_us(res, row, c + 15);
+	j.updated_us = store_col_ts_us(res, row, c + 16);
+	j.completed_us = store_col_ts_us(res, row, c + 17);
+	j.run_after_us = store_col_ts_us(res, row, c + 18);
+	j.locked_until_us = store_col_ts_us(res, row, c + 19);
 	*out = j;
 	return 0;
 }

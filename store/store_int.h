@@ -85,24 +85,39 @@ void store_col_copy(char *dst, size_t size, const PGresult *res, int row,
 int64_t store_col_i64(const PGresult *res, int row, int col);
 
 /*
+ * A STORE_TS_US column: microseconds since the Unix epoch; 0 when NULL or
+ * not 8 bytes of hex; INT64_MAX and INT64_MIN for infinity and -infinity
+ * (and for what lies beyond them once moved to our epoch).
+ */
+int64_t store_col_ts_us(const PGresult *res, int row, int col);
+
+/*
  * Turns the viewed strings *s[0..n) (store_col_str) into copies of their
  * own.  VG_ENOMEM when one cannot be copied: the copies made stay (the
  * caller's fini frees them) and the strings not yet copied become NULL.
  */
 int store_strs_own(char **const s[], size_t n) VG_MUSTCHECK;
 
-#define STORE_TS_US(col) \
-	"(extract(epoch from " col ") * 1000000)::int8"
+/*
+ * A TIMESTAMP column as the server's own 8 bytes (timestamp_send:
+ * big-endian microseconds since 2000-01-01, sent as bytea hex), which
+ * store_col_ts_us reads as microseconds since the Unix epoch: exact, and
+ * cheap for the server.  (extract(epoch from col) * 1000000)::int8 is
+ * computed in numeric: on a gallery page (20 rows, 40 timestamps) it cost
+ * PostgreSQL a fifth of its rate, pgbench -M prepared -c 8: 21.6-23.6k
+ * pages a second against 26.4-26.8k with timestamp_send.
+ */
+#define STORE_TS_US(col) "timestamp_send(" col ")"
 
 /*
  * Every session's settings.  Columns are TIMESTAMP without zone: store and
- * read them as UTC.  Plans are generic: every statement here is a fixed
+ * read them as UTC.  bytea in hex, as STORE_TS_US columns are read.  Plans are generic: every statement here is a fixed
  * OLTP query written so that its generic plan is the right one, and a
  * custom plan would be planned again on each execution (the gallery's
  * keyset query spent twice as long planning as running).
  */
 #define STORE_SESSION_SQL "SET TIME ZONE 'UTC'; " \
-	"SET plan_cache_mode = force_generic_plan"
+	"SET plan_cache_mode = force_generic_plan; SET bytea_output = 'hex'"
 
 /*
  * A page's keyset bound: rows before (created_at, id) = (`us` microseconds

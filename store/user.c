@@ -54,8 +54,8 @@ user_view(const PGresult *res, int row, struct store_user *u)
 	u->password_hash = store_col_str(res, row, 2);
 	u->username = store_col_str(res, row, 3);
 	u->avatar_url = store_col_str(res, row, 4);
-	u->created_us = store_col_i64(res, row, 5);
-	u->updated_us = store_col_i64(res, row, 6);
+	u->created_us = store_col_ts_us(res, row, 5);
+	u->updated_us = store_col_ts_us(res, row, 6);
 	return 0;
 }
 

@@ -62,8 +62,8 @@ video_view(const PGresult *res, int row, struct store_video *v)
 	v->status = strcmp(PQgetvalue(res, row, 8), "failed") == 0 ?
 	    STORE_VIDEO_FAILED : STORE_VIDEO_COMPLETED;
 	v->duration = (int)store_col_i64(res, row, 9);
-	v->created_us = store_col_i64(res, row, 10);
-	v->updated_us = store_col_i64(res, row, 11);
+	v->created_us = store_col_ts_us(res, row, 10);
+	v->updated_us = store_col_ts_us(res, row, 11);
 }
 
 /* Row `row` with strings of its own (store_video_fini it). */

@@ -21,8 +21,11 @@
 
 #include <cmocka.h>
 
+#include <libpq-fe.h>
+
 #include "fx.h"
 #include "store.h"
+#include "store_int.h"
 
 #define NUSERS 8
 
@@ -240,6 +243,52 @@ test_results_reach_their_op_under_concurrency(void **state)
 	free(rds);
 }
 
+/*
+ * STORE_TS_US columns read back exactly what PostgreSQL's own epoch
+ * arithmetic gives, on both sides of both epochs and at the ends of the
+ * range; infinities, NULL and a value that is not 8 bytes are told
+ * apart.  The session settings pin bytea_output, even over "escape".
+ */
+static void
+test_timestamps_read_exactly(void **state)
+{
+	struct env *e = *state;
+	PGconn *pg = PQconnectdb(e->pg->conninfo);
+	PGresult *res;
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	PQclear(PQexec(pg, "SET bytea_output = 'escape'"));
+	res = PQexec(pg, STORE_SESSION_SQL);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	res = PQexec(pg, "SELECT " STORE_TS_US("t") ", (extract(epoch from t) "
+	    "* 1000000)::int8 FROM (VALUES (timestamp '1970-01-01'), "
+	    "('2000-01-01'), ('1969-12-31 23:59:59.999999'), "
+	    "('1999-12-31 23:59:59.999999'), ('2026-12-07 11:41:57.015253'), "
+	    "('4713-01-01 00:00:00 BC'), ('200000-01-01 00:00:00.000001')) "
+	    "v(t)");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(res), 7);
+	for (int i = 0; i < PQntuples(res); i++)
+		assert_true(store_col_ts_us(res, i, 0) ==
+		    store_col_i64(res, i, 1));
+	assert_true(store_col_ts_us(res, 0, 0) == 0);
+	assert_true(store_col_ts_us(res, 4, 0) == INT64_C(1796643717015253));
+	PQclear(res);
+	res = PQexec(pg, "SELECT " STORE_TS_US("'infinity'::timestamp") ", "
+	    STORE_TS_US("'-infinity'::timestamp") ", " STORE_TS_US(
+	    "'294276-12-31 23:59:59.999999'::timestamp") ", NULL::bytea, "
+	    "'\\x0001'::bytea, '\\xzzzzzzzzzzzzzzzz'::text");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_true(store_col_ts_us(res, 0, 0) == INT64_MAX);
+	assert_true(store_col_ts_us(res, 0, 1) == INT64_MIN);
+	assert_true(store_col_ts_us(res, 0, 2) == INT64_MAX);	/* past ours */
+	for (int c = 3; c < 6; c++)
+		assert_true(store_col_ts_us(res, 0, c) == 0);
+	PQclear(res);
+	PQfinish(pg);
+}
+
 /* Parameters are checked before anything is sent: done never runs. */
 static void
 test_bad_parameters_are_refused_at_start(void **state)
@@ -426,6 +475,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_results_reach_their_op_under_concurrency),
 		cmocka_unit_test(test_bad_parameters_are_refused_at_start),
+		cmocka_unit_test(test_timestamps_read_exactly),
 		cmocka_unit_test(test_video_page_is_parsed),
 		cmocka_unit_test(test_database_restart),
 		cmocka_unit_test(test_read_outlives_a_stale_connect_attempt),
