@@ -187,6 +187,7 @@ test_rounds_report_each_ratio_and_its_median(void **state)
 	assert_int_equal(nums(out, "ratio_server_L_rounds", v, 4), -1);
 	assert_true(num(out, "server", "errors") == 0);
 	assert_true(num(out, "loaded", "errors") == 0);
+	assert_true(num(out, NULL, "errors_all_rounds") == 0);
 	free(out);
 }
 

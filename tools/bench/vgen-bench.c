@@ -1993,7 +1993,8 @@ struct ratio_field {
 
 /* The rounds' summary: each ratio's median and range, then the rounds. */
 static void
-rounds_text(const struct rpc_plan *x, const struct round_ratios *rr, int n)
+rounds_text(const struct rpc_plan *x, const struct round_ratios *rr, int n,
+    uint64_t errors)
 {
 	const struct ratio_field fields[] = RATIO_FIELDS(x);
 	double m[3];
@@ -2009,15 +2010,17 @@ rounds_text(const struct rpc_plan *x, const struct round_ratios *rr, int n)
 	}
 	for (int r = 0; r < n; r++)
 		round_print(stdout, "  round", r + 1, x, &rr[r]);
+	printf("  failed calls, all rounds: %" PRIu64 "\n", errors);
 }
 
 static void
-rounds_json(const struct rpc_plan *x, const struct round_ratios *rr, int n)
+rounds_json(const struct rpc_plan *x, const struct round_ratios *rr, int n,
+    uint64_t errors)
 {
 	const struct ratio_field fields[] = RATIO_FIELDS(x);
 	double m[3];
 
-	printf(",\"rounds\":%d", n);
+	printf(",\"rounds\":%d,\"errors_all_rounds\":%" PRIu64, n, errors);
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		if (!fields[i].on)
 			continue;
@@ -2055,6 +2058,8 @@ mode_rpc(const struct opts *o)
 	bool have_pg = (is_list || is_create) && !o->no_baseline;
 	double lim;
 	int n = (int)o->clients, nvar = 1, rv = 1, round;
+	uint64_t errors_all = 0;	/* failed calls, every round's */
+	bool none_ok = false;		/* a round where nothing succeeded */
 
 	if (server_check(o->server) < 0)
 		return 1;
@@ -2107,6 +2112,11 @@ mode_rpc(const struct opts *o)
 		if (rpc_round(&plan, &last) < 0)
 			goto out;
 		rr[round] = round_ratios(&plan, &last);
+		errors_all += last.base.errors + last.pgr.errors +
+		    last.idle.errors + last.loaded.errors;
+		none_ok = none_ok || last.idle.ok == 0 ||
+		    (have_bg && last.loaded.ok == 0) ||
+		    (have_pg && last.pgr.ok == 0);
 		if (o->rounds > 1)
 			round_print(stderr, "vgen-bench: round", round + 1,
 			    &plan, &rr[round]);
@@ -2172,7 +2182,7 @@ mode_rpc(const struct opts *o)
 			    loaded.p99, ratio(loaded.p99, idle.p99));
 		}
 		if (o->rounds > 1)
-			rounds_json(&plan, rr, (int)o->rounds);
+			rounds_json(&plan, rr, (int)o->rounds, errors_all);
 		printf("}\n");
 	} else {
 		printf("vgen-bench rpc %s: -c %d, %ld s per run, server %s\n",
@@ -2227,12 +2237,11 @@ mode_rpc(const struct opts *o)
 			    " us, loaded/idle %.2f\n", o->method, idle.p99,
 			    loaded.p99, ratio(loaded.p99, idle.p99));
 		if (o->rounds > 1)
-			rounds_text(&plan, rr, (int)o->rounds);
+			rounds_text(&plan, rr, (int)o->rounds, errors_all);
 	}
 	fflush(stdout);
 	rv = 0;
-	if (idle.ok == 0 || (have_bg && loaded.ok == 0) ||
-	    (have_pg && pgr.ok == 0)) {
+	if (none_ok) {
 		fprintf(stderr, "vgen-bench: no call to %s succeeded\n",
 		    o->method);
 		rv = 1;
