@@ -111,10 +111,11 @@ int store_strs_own(char **const s[], size_t n) VG_MUSTCHECK;
 
 /*
  * Every session's settings.  Columns are TIMESTAMP without zone: store and
- * read them as UTC.  bytea in hex, as STORE_TS_US columns are read.  Plans are generic: every statement here is a fixed
- * OLTP query written so that its generic plan is the right one, and a
- * custom plan would be planned again on each execution (the gallery's
- * keyset query spent twice as long planning as running).
+ * read them as UTC.  bytea comes in hex, as STORE_TS_US columns are read.
+ * Plans are generic: every statement here is a fixed OLTP query written
+ * so that its generic plan is the right one, and a custom plan would be
+ * planned again on each execution (the gallery's keyset query spent
+ * twice as long planning as running).
  */
 #define STORE_SESSION_SQL "SET TIME ZONE 'UTC'; " \
 	"SET plan_cache_mode = force_generic_plan; SET bytea_output = 'hex'"
