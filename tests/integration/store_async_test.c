@@ -282,7 +282,8 @@ test_timestamps_read_exactly(void **state)
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	assert_true(store_col_ts_us(res, 0, 0) == INT64_MAX);
 	assert_true(store_col_ts_us(res, 0, 1) == INT64_MIN);
-	assert_true(store_col_ts_us(res, 0, 2) == INT64_MAX);	/* past ours */
+	/* 294276 AD overflows int64 once moved to the Unix epoch */
+	assert_true(store_col_ts_us(res, 0, 2) == INT64_MAX);
 	for (int c = 3; c < 6; c++)
 		assert_true(store_col_ts_us(res, 0, c) == 0);
 	PQclear(res);

@@ -2090,7 +2090,7 @@ mode_rpc(const struct opts *o)
 	double lim;
 	int n = (int)o->clients, nvar = 1, rv = 1, round;
 	uint64_t errors_all = 0;	/* failed calls, every round's */
-	bool none_ok = false;		/* a round where nothing succeeded */
+	bool none_ok = false;	/* a round where nothing succeeded */
 
 	if (server_check(o->server) < 0)
 		return 1;
