@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "store_int.h"
 
 static const struct store_stmt *const stmt_tables[] = {
@@ -326,35 +328,23 @@ store_col_i64(const PGresult *res, int row, int col)
 /* PostgreSQL's timestamps count from 2000-01-01, ours from 1970-01-01. */
 #define PG_EPOCH_US INT64_C(946684800000000)
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int64_t
 store_col_ts_us(const PGresult *res, int row, int col)
 {
 	const char *v;
+	unsigned char b[8];
+	size_t len = 0;
 	uint64_t u = 0;
 	int64_t t;
 
 	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 18)
 		return 0;
 	v = PQgetvalue(res, row, col);
-	if (v[0] != '\\' || v[1] != 'x')
+	if (v[0] != '\\' || v[1] != 'x' || sodium_hex2bin(b, sizeof(b), v + 2,
+	    16, NULL, &len, NULL) != 0 || len != sizeof(b))
 		return 0;
-	for (int i = 2; i < 18; i++) {
-		int d = hex_digit(v[i]);
-
-		if (d < 0)
-			return 0;
-		u = u << 4 | (uint64_t)d;
-	}
+	for (size_t i = 0; i < sizeof(b); i++)
+		u = u << 8 | b[i];
 	t = u <= INT64_MAX ? (int64_t)u : -(int64_t)~u - 1;
 	if (t == INT64_MAX || t == INT64_MIN)	/* infinity, -infinity */
 		return t;

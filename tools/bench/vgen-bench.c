@@ -33,7 +33,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1859,11 +1858,21 @@ struct rpc_results {
 	struct result base, pgr, idle, loaded, bgr;
 };
 
-/* The ratios a round gives (0 where it does not measure them). */
+/* The ratios a round gives, in the text report and the JSON. */
+enum { R_RPS, R_P99, R_LIM, R_LOADED, R_N };
+
+static const struct {
+	const char *text, *json;
+} ratio_names[R_N] = {
+	[R_RPS] = { "server/baseline", "ratio_rps" },
+	[R_P99] = { "server/baseline p99", "ratio_p99" },
+	[R_LIM] = { "server/L", "ratio_server_L" },
+	[R_LOADED] = { "loaded/idle p99", "ratio_loaded_idle_p99" },
+};
+
+/* One round's ratios, by R_*; 0 where the run does not measure them. */
 struct round_ratios {
-	double rps, p99;	/* server/echo */
-	double lim;		/* server/L (ListVideos) */
-	double loaded;		/* loaded/idle p99 (--background) */
+	double v[R_N];
 };
 
 /* The echo baseline, in a child process or in this one. */
@@ -1951,34 +1960,45 @@ rpc_round(const struct rpc_plan *x, struct rpc_results *r)
 	return x->have_bg ? rpc_loaded(x, r) : 0;
 }
 
+/* Whether the run measures ratio k. */
+static bool
+ratio_on(const struct rpc_plan *x, int k)
+{
+	switch (k) {
+	case R_RPS:
+	case R_P99:
+		return !x->o->no_baseline;
+	case R_LIM:
+		return x->is_list && x->have_pg;
+	default:
+		return x->have_bg;
+	}
+}
+
 static struct round_ratios
 round_ratios(const struct rpc_plan *x, const struct rpc_results *r)
 {
-	struct round_ratios q = { 0, 0, 0, 0 };
+	struct round_ratios q = { { 0 } };
 
-	if (!x->o->no_baseline) {
-		q.rps = ratio(r->idle.rps, r->base.rps);
-		q.p99 = ratio(r->idle.p99, r->base.p99);
-	}
-	if (x->is_list && x->have_pg)
-		q.lim = ratio(r->idle.rps, limit_rate(r->base.rps, r->pgr.rps));
-	if (x->have_bg)
-		q.loaded = ratio(r->loaded.p99, r->idle.p99);
+	q.v[R_RPS] = ratio(r->idle.rps, r->base.rps);
+	q.v[R_P99] = ratio(r->idle.p99, r->base.p99);
+	q.v[R_LIM] = ratio(r->idle.rps, limit_rate(r->base.rps, r->pgr.rps));
+	q.v[R_LOADED] = ratio(r->loaded.p99, r->idle.p99);
+	for (int k = 0; k < R_N; k++)
+		if (!ratio_on(x, k))
+			q.v[k] = 0;
 	return q;
 }
 
-/* "label N: server/baseline 0.61, p99 1.80; server/L 0.85; ..." */
+/* "label N: server/baseline 0.61; server/baseline p99 1.80; ..." */
 static void
 round_print(FILE *f, const char *label, int round,
     const struct rpc_plan *x, const struct round_ratios *q)
 {
 	fprintf(f, "%s %d:", label, round);
-	if (!x->o->no_baseline)
-		fprintf(f, " server/baseline %.2f, p99 %.2f;", q->rps, q->p99);
-	if (x->is_list && x->have_pg)
-		fprintf(f, " server/L %.2f;", q->lim);
-	if (x->have_bg)
-		fprintf(f, " loaded/idle p99 %.2f;", q->loaded);
+	for (int k = 0; k < R_N; k++)
+		if (ratio_on(x, k))
+			fprintf(f, " %s %.2f;", ratio_names[k].text, q->v[k]);
 	fprintf(f, "\n");
 }
 
@@ -1990,54 +2010,35 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median, lowest and highest of field `off` over n rounds. */
+/* Median, lowest and highest of ratio k over n rounds. */
 static void
-ratio_spread(const struct round_ratios *rr, int n, size_t off, double out[3])
+ratio_spread(const struct round_ratios *rr, int n, int k, double out[3])
 {
 	double v[BENCH_MAX_ROUNDS];
 
 	for (int i = 0; i < n; i++)
-		memcpy(&v[i], (const char *)&rr[i] + off, sizeof(v[i]));
+		v[i] = rr[i].v[k];
 	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
 	out[0] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	out[1] = v[0];
 	out[2] = v[n - 1];
 }
 
-#define RATIO_FIELDS(x) { \
-	{ "server/baseline", "ratio_rps", \
-	    offsetof(struct round_ratios, rps), !(x)->o->no_baseline }, \
-	{ "server/baseline p99", "ratio_p99", \
-	    offsetof(struct round_ratios, p99), !(x)->o->no_baseline }, \
-	{ "server/L", "ratio_server_L", \
-	    offsetof(struct round_ratios, lim), \
-	    (x)->is_list && (x)->have_pg }, \
-	{ "loaded/idle p99", "ratio_loaded_idle_p99", \
-	    offsetof(struct round_ratios, loaded), (x)->have_bg }, \
-}
-
-struct ratio_field {
-	const char *text, *json;
-	size_t off;
-	bool on;
-};
-
 /* The rounds' summary: each ratio's median and range, then the rounds. */
 static void
 rounds_text(const struct rpc_plan *x, const struct round_ratios *rr, int n,
     uint64_t errors)
 {
-	const struct ratio_field fields[] = RATIO_FIELDS(x);
 	double m[3];
 
 	printf("\nover %d rounds (the tables above are the last round's), "
 	    "median (lowest-highest):\n", n);
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		if (!fields[i].on)
+	for (int k = 0; k < R_N; k++) {
+		if (!ratio_on(x, k))
 			continue;
-		ratio_spread(rr, n, fields[i].off, m);
-		printf("  %-20s %.2f (%.2f-%.2f)\n", fields[i].text, m[0], m[1],
-		    m[2]);
+		ratio_spread(rr, n, k, m);
+		printf("  %-20s %.2f (%.2f-%.2f)\n", ratio_names[k].text, m[0],
+		    m[1], m[2]);
 	}
 	for (int r = 0; r < n; r++)
 		round_print(stdout, "  round", r + 1, x, &rr[r]);
@@ -2048,23 +2049,17 @@ static void
 rounds_json(const struct rpc_plan *x, const struct round_ratios *rr, int n,
     uint64_t errors)
 {
-	const struct ratio_field fields[] = RATIO_FIELDS(x);
 	double m[3];
 
 	printf(",\"rounds\":%d,\"errors_all_rounds\":%" PRIu64, n, errors);
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		if (!fields[i].on)
+	for (int k = 0; k < R_N; k++) {
+		if (!ratio_on(x, k))
 			continue;
-		ratio_spread(rr, n, fields[i].off, m);
-		printf(",\"%s_median\":%.3f,\"%s_rounds\":[", fields[i].json,
-		    m[0], fields[i].json);
-		for (int r = 0; r < n; r++) {
-			double v;
-
-			memcpy(&v, (const char *)&rr[r] + fields[i].off,
-			    sizeof(v));
-			printf("%s%.3f", r ? "," : "", v);
-		}
+		ratio_spread(rr, n, k, m);
+		printf(",\"%s_median\":%.3f,\"%s_rounds\":[",
+		    ratio_names[k].json, m[0], ratio_names[k].json);
+		for (int r = 0; r < n; r++)
+			printf("%s%.3f", r ? "," : "", rr[r].v[k]);
 		printf("]");
 	}
 }
@@ -2144,7 +2139,7 @@ mode_rpc(const struct opts *o)
 			goto out;
 		rr[round] = round_ratios(&plan, &last);
 		errors_all += last.base.errors + last.pgr.errors +
-		    last.idle.errors + last.loaded.errors;
+		    last.idle.errors + last.loaded.errors + last.bgr.errors;
 		none_ok = none_ok || last.idle.ok == 0 ||
 		    (have_bg && last.loaded.ok == 0) ||
 		    (have_pg && last.pgr.ok == 0);
