@@ -102,6 +102,7 @@ test_getme_with_the_baseline_in_its_own_process(void **state)
 	assert_int_equal(bench(*state, argv, out), 0);
 	assert_non_null(strstr(out, "\"method\":\"GetMe\""));
 	assert_non_null(strstr(out, "\"baseline_process\":true"));
+	assert_non_null(strstr(out, "\"client\":\"aio\""));
 	assert_true(num(out, "baseline", "req_per_s") > 0);
 	assert_true(num(out, "server", "req_per_s") > 0);
 	assert_true(num(out, "server", "errors") == 0);
@@ -191,6 +192,51 @@ test_rounds_report_each_ratio_and_its_median(void **state)
 	free(out);
 }
 
+/*
+ * Both kinds of client (--client: aio callbacks, or a thread each) count
+ * what the server answers: CreateJob's users reach their limit of active
+ * jobs at once (5, and no worker), so nearly every call fails with
+ * RESOURCE_EXHAUSTED (none succeeding in the window is exit 1), and a
+ * thread pool under a background one measures Health without a failure.
+ */
+static void
+test_both_kinds_of_client_count_the_replies(void **state)
+{
+	static const char *const kinds[] = { "aio", "threads" };
+	char *out = malloc(OUT_MAX);
+	char want[64];
+	int rv;
+
+	assert_non_null(out);
+	for (size_t i = 0; i < 2; i++) {
+		const char *const argv[] = { "--method", "CreateJob", "-c",
+			"2", "-d", "1", "--no-baseline", "--client", kinds[i],
+			"--timeout", "5000", NULL };
+
+		rv = bench(*state, argv, out);
+		assert_true(rv == 0 || rv == 1);
+		snprintf(want, sizeof(want), "\"client\":\"%s\"", kinds[i]);
+		assert_non_null(strstr(out, want));
+		assert_true(num(out, "errors_by_status",
+		    "RESOURCE_EXHAUSTED") > 0);
+		assert_true(num(out, "server", "errors") ==
+		    num(out, "errors_by_status", "RESOURCE_EXHAUSTED"));
+	}
+	{
+		const char *const argv[] = { "--method", "Health", "-c", "2",
+			"-d", "1", "--no-baseline", "--client", "threads",
+			"--background", "Health:1", "--timeout", "5000", NULL };
+
+		assert_int_equal(bench(*state, argv, out), 0);
+		assert_true(num(out, "server", "ok") > 0);
+		assert_true(num(out, "server", "errors") == 0);
+		assert_true(num(out, "loaded", "ok") > 0);
+		assert_true(num(out, "loaded", "errors") == 0);
+	}
+	assert_no_bench_users(*state);
+	free(out);
+}
+
 static void
 test_bad_server_pid_is_a_usage_error(void **state)
 {
@@ -200,12 +246,15 @@ test_bad_server_pid_is_a_usage_error(void **state)
 		"--server-pid-file", "/nonexistent/vgen-server.pid", NULL };
 	const char *const rounds[] = { BENCH, "rpc", "--method", "Health",
 		"--rounds", "0", NULL };
+	const char *const client[] = { BENCH, "rpc", "--method", "Health",
+		"--client", "fibers", NULL };
 	char out[4096];
 
 	(void)state;
 	assert_int_equal(fx_run(zero, out, sizeof(out), RUN_MS), 2);
 	assert_int_equal(fx_run(nofile, out, sizeof(out), RUN_MS), 2);
 	assert_int_equal(fx_run(rounds, out, sizeof(out), RUN_MS), 2);
+	assert_int_equal(fx_run(client, out, sizeof(out), RUN_MS), 2);
 }
 
 int
@@ -215,6 +264,7 @@ main(void)
 		cmocka_unit_test(test_getme_with_the_baseline_in_its_own_process),
 		cmocka_unit_test(test_deep_gallery_page_reports_L),
 		cmocka_unit_test(test_rounds_report_each_ratio_and_its_median),
+		cmocka_unit_test(test_both_kinds_of_client_count_the_replies),
 		cmocka_unit_test(test_bad_server_pid_is_a_usage_error),
 	};
 

@@ -31,6 +31,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -138,6 +139,10 @@ struct worker {
 	nng_socket sock;
 	bool sock_open;
 	nng_aio *aio;		/* carries every send and receive */
+	bool recving;		/* aio: the call's receive, not its send */
+	int64_t t0;		/* when the call in flight began */
+	sem_t done;		/* a callback loop has ended */
+	bool sem_ok;
 	const struct frame *frame;	/* what it sends */
 	PGconn *pg;
 	const struct pg_query *pgq;	/* what it runs */
@@ -148,6 +153,19 @@ struct worker {
 };
 
 /*
+ * How a pool's workers call.  With `run` alone, each worker's thread
+ * makes blocking calls (libpq).  With `check` alone, the calls go over
+ * nng, driven by the worker's aio callback as the echo server's are
+ * (worker_cb): no thread of ours wakes per call.  With both (--client
+ * threads), the thread sends over nng and waits for each reply (call_nng).
+ * `check` judges a reply, and frees it.
+ */
+struct call_kind {
+	int (*run)(struct worker *w);
+	int (*check)(struct worker *w, nng_msg *reply);
+};
+
+/*
  * A pool runs n workers on one call function.  A foreground pool counts
  * calls that complete between t_meas and t_end; a background pool loops,
  * uncounted, until pool_join cancels it.
@@ -155,7 +173,7 @@ struct worker {
 struct pool {
 	struct worker *w;
 	int n;
-	int (*call)(struct worker *w);
+	const struct call_kind *kind;
 	bool background;
 	int64_t t_start, t_meas, t_end;	/* CLOCK_MONOTONIC ns */
 	int64_t t_stop;
@@ -205,13 +223,14 @@ struct opts {
 	long clients, secs, bg_clients, timeout_ms, rounds;
 	pid_t server_pid;	/* for CPU per call; -1 when not given */
 	bool no_baseline, baseline_process, json;
+	bool thread_clients;	/* --client threads */
 };
 
 static const char usage[] =
     "usage: vgen-bench rpc --method Health|GetMe|Login|CreateJob [-c N] [-d SECONDS]\n"
     "                  [--server URL] [--no-baseline] [--baseline-process]\n"
     "                  [--background METHOD:N] [--rounds N] [--timeout MS]\n"
-    "                  [--json]\n"
+    "                  [--client aio|threads] [--json]\n"
     "       vgen-bench rpc --method ListVideos|ListVideosDeep\n"
     "                  --database-url CONN [options as above]\n"
     "       vgen-bench pg [--database-url CONN] [-c N] [-d SECONDS]\n"
@@ -221,7 +240,7 @@ static const char usage[] =
     "                  concurrent streams and CPU; CreateJob to processing)\n"
     "       vgen-bench events --help    (the hub: latency, fan-out, WaitJob)\n"
     "\n"
-    "rpc   closed-loop load on one method: N threads, one req0 socket each,\n"
+    "rpc   closed-loop load on one method: N clients, one req0 socket each,\n"
     "      1 s warm-up then -d seconds measured.  First the same frames\n"
     "      against an in-process nng echo server (aio callbacks, 64\n"
     "      contexts), then against the server; prints req/s, p50, p99,\n"
@@ -231,12 +250,17 @@ static const char usage[] =
     "      and the whole machine, in microseconds of CPU per call.\n"
     "      --baseline-process  serve the echo from a child process instead,\n"
     "      as vgen-server serves from its own (not sharing nng's threads).\n"
-    "      --background METHOD:N  N more threads load METHOD, uncounted,\n"
+    "      --background METHOD:N  N more clients load METHOD, uncounted,\n"
     "      while the method is measured again: idle vs loaded p99.\n"
     "      --rounds N  measure it all N times over, in turn (the echo,\n"
     "      P, the server, loaded), and print each round's ratios and\n"
     "      their median: on a machine whose speed drifts, a ratio is\n"
     "      only as good as the time between its two runs.\n"
+    "      --client aio  (the default) each client's calls are driven by\n"
+    "      its aio callback on nng's threads, as the echo serves; threads:\n"
+    "      each client is a thread that waits for its send and its reply\n"
+    "      (how stops up to 16 measured: dearer per call, most of all for\n"
+    "      slow replies, on the CPUs the server uses).\n"
     "      ListVideos (page 1) and ListVideosDeep (page 400), 20 a page:\n"
     "      the bench user first gets 10,000 videos through libpq\n"
     "      (--database-url), and the server's own keyset query at the same\n"
@@ -253,7 +277,7 @@ static const char usage[] =
     "echo  serve the echo baseline alone on --listen for -d seconds; the\n"
     "      address it got is printed on stdout.\n"
     "\n"
-    "  -c, --clients N        client threads (16)\n"
+    "  -c, --clients N        clients (16)\n"
     "  -d, --duration S       seconds measured (10; echo: 60)\n"
     "  --server URL           vgen-server RPC URL(s), comma-separated\n"
     "                         ($VGEN_SERVER, else " VGEN_DEFAULT_SERVER ")\n"
@@ -348,14 +372,12 @@ roundtrip(struct worker *w, nng_msg **out)
 
 /* Against vgen-server: the reply must be an RpcResponse with code OK. */
 static int
-call_rpc(struct worker *w)
+rpc_check(struct worker *w, nng_msg *m)
 {
 	Vgen__V1__RpcResponse *resp;
-	nng_msg *m;
 	int k;
 
-	if ((k = roundtrip(w, &m)) != K_OK)
-		return k;
+	(void)w;
 	resp = vg_env_response_decode(nng_msg_body(m), nng_msg_len(m));
 	nng_msg_free(m);
 	if (resp == NULL)
@@ -369,14 +391,11 @@ call_rpc(struct worker *w)
 
 /* Against the echo baseline: the reply must be the frame we sent. */
 static int
-call_echo(struct worker *w)
+echo_check(struct worker *w, nng_msg *m)
 {
 	const struct frame *f = w->frame;
-	nng_msg *m;
-	int k;
+	int k = K_OK;
 
-	if ((k = roundtrip(w, &m)) != K_OK)
-		return k;
 	if (nng_msg_len(m) != f->len || memcmp(nng_msg_body(m), f->buf,
 	    f->len) != 0)
 		k = K_BADREPLY;
@@ -400,7 +419,157 @@ call_pg(struct worker *w)
 	return k;
 }
 
+/* --client threads: the worker's thread sends, and waits for the reply. */
+static int
+call_nng(struct worker *w)
+{
+	nng_msg *m;
+	int k;
+
+	if ((k = roundtrip(w, &m)) != K_OK)
+		return k;
+	return w->pool->kind->check(w, m);
+}
+
+static const struct call_kind CALL_RPC = { NULL, rpc_check };
+static const struct call_kind CALL_ECHO = { NULL, echo_check };
+static const struct call_kind CALL_RPC_THREADS = { call_nng, rpc_check };
+static const struct call_kind CALL_ECHO_THREADS = { call_nng, echo_check };
+static const struct call_kind CALL_PG = { call_pg, NULL };
+
+/* The kind of nng calls --client asks for: the server's, or the echo's. */
+static const struct call_kind *
+kind_nng(const struct opts *o, bool echo)
+{
+	if (o->thread_clients)
+		return echo ? &CALL_ECHO_THREADS : &CALL_RPC_THREADS;
+	return echo ? &CALL_ECHO : &CALL_RPC;
+}
+
 /* ---- the pool --------------------------------------------------------- */
+
+/* May a call that begins at t0 begin? */
+static bool
+worker_may_start(const struct worker *w, int64_t t0)
+{
+	const struct pool *p = w->pool;
+
+	if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+		return false;
+	return p->background || t0 < p->t_end;
+}
+
+/*
+ * Counts a call that began at t0 and ended at t1 in k; false when the
+ * worker stops there.
+ */
+static bool
+worker_count(struct worker *w, int k, int64_t t0, int64_t t1)
+{
+	const struct pool *p = w->pool;
+
+	if (p->background) {
+		/* one that ends while the pool drains is not counted */
+		if (atomic_load(&p->stop))
+			return false;
+		if (k == K_OK)
+			w->ok++;
+		else
+			w->err[k]++;
+		return true;
+	}
+	/*
+	 * Count what completes inside the window: with closed loops in a
+	 * steady state that is the server's rate, whatever the call takes.
+	 * Failures are counted from the end of the warm-up on, late ones
+	 * included, so that none go unseen.
+	 */
+	if (k != K_OK) {
+		if (t1 >= p->t_meas)
+			w->err[k]++;
+		return true;
+	}
+	if (t1 < p->t_meas || t1 > p->t_end)
+		return true;
+	w->ok++;
+	if (w->nlat < w->cap) {
+		int64_t us = (t1 - t0 + 500) / 1000;
+
+		w->lat[w->nlat++] = us > UINT32_MAX ? UINT32_MAX :
+		    (uint32_t)us;
+	} else {
+		w->dropped++;
+	}
+	return true;
+}
+
+/*
+ * Starts the worker's next nng call (sends its frame), or ends its loop:
+ * the window is over, or the pool stops.
+ */
+static void
+worker_next(struct worker *w)
+{
+	const struct frame *f = w->frame;
+	nng_msg *m;
+
+	for (;;) {
+		w->t0 = now_ns();
+		if (!worker_may_start(w, w->t0))
+			break;
+		if (nng_msg_alloc(&m, f->len) == 0) {
+			memcpy(nng_msg_body(m), f->buf, f->len);
+			w->recving = false;
+			nng_aio_set_msg(w->aio, m);
+			nng_send_aio(w->sock, w->aio);
+			return;
+		}
+		if (!worker_count(w, K_TRANSPORT, w->t0, now_ns()))
+			break;
+	}
+	sem_post(&w->done);
+}
+
+/*
+ * The worker's aio completed: a send (then receive the reply) or a
+ * receive (then check and count the call, and start the next).  This
+ * runs on the nng thread that completed the aio, and the next request
+ * leaves from there, as the echo server's reply does.  A thread of ours
+ * per client, woken at each send and each reply (--client threads), cost
+ * the bench 8.6 context switches and 20 system calls per ListVideos call
+ * against 4.8 and 14 this way, and 110 us of CPU per call against 59, on
+ * the 2 cores the server has (the echo's: 62 against 27).  A cancel
+ * (pool_join) ends the loop.
+ */
+static void
+worker_cb(void *arg)
+{
+	struct worker *w = arg;
+	int rv = nng_aio_result(w->aio), k;
+
+	if (!w->recving) {
+		if (rv == 0) {
+			w->recving = true;
+			nng_recv_aio(w->sock, w->aio);
+			return;
+		}
+		nng_msg_free(nng_aio_get_msg(w->aio));	/* ours on failure */
+		nng_aio_set_msg(w->aio, NULL);
+		k = kind_from_nng(rv);
+	} else if (rv != 0) {
+		k = kind_from_nng(rv);
+	} else {
+		nng_msg *m = nng_aio_get_msg(w->aio);
+
+		nng_aio_set_msg(w->aio, NULL);
+		k = w->pool->kind->check(w, m);
+	}
+	if (k == K_CLOSED || !worker_count(w, k, w->t0, now_ns())) {
+		sem_post(&w->done);
+		return;
+	}
+	worker_next(w);
+}
 
 static void *
 worker_main(void *arg)
@@ -408,50 +577,21 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct pool *p = w->pool;
 
+	if (p->kind->run == NULL) {	/* nng: the callbacks loop */
+		worker_next(w);
+		while (sem_wait(&w->done) != 0 && errno == EINTR)
+			;
+		return NULL;
+	}
 	for (;;) {
-		int64_t t0 = now_ns(), t1;
+		int64_t t0 = now_ns();
 		int k;
 
-		if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+		if (!worker_may_start(w, t0))
 			break;
-		if (!p->background && t0 >= p->t_end)
+		k = p->kind->run(w);
+		if (k == K_CLOSED || !worker_count(w, k, t0, now_ns()))
 			break;
-		k = p->call(w);
-		if (k == K_CLOSED)
-			break;
-		t1 = now_ns();
-		if (p->background) {
-			/* one that ends while the pool drains is not counted */
-			if (atomic_load(&p->stop))
-				break;
-			if (k == K_OK)
-				w->ok++;
-			else
-				w->err[k]++;
-			continue;
-		}
-		/*
-		 * Count what completes inside the window: with closed loops in
-		 * a steady state that is the server's rate, whatever the call
-		 * takes.  Failures are counted from the end of the warm-up on,
-		 * late ones included, so that none go unseen.
-		 */
-		if (k != K_OK) {
-			if (t1 >= p->t_meas)
-				w->err[k]++;
-			continue;
-		}
-		if (t1 < p->t_meas || t1 > p->t_end)
-			continue;
-		w->ok++;
-		if (w->nlat < w->cap) {
-			int64_t us = (t1 - t0 + 500) / 1000;
-
-			w->lat[w->nlat++] = us > UINT32_MAX ? UINT32_MAX :
-			    (uint32_t)us;
-		} else {
-			w->dropped++;
-		}
 	}
 	return NULL;
 }
@@ -476,8 +616,9 @@ dial_all(nng_socket s, const char *urls)
 	return rv;
 }
 
+/* With `cb`, the worker's calls are driven by worker_cb. */
 static int
-worker_open_nng(struct worker *w, const char *urls, long timeout_ms)
+worker_open_nng(struct worker *w, const char *urls, long timeout_ms, bool cb)
 {
 	int rv;
 
@@ -492,7 +633,7 @@ worker_open_nng(struct worker *w, const char *urls, long timeout_ms)
 	    NNG_DURATION_INFINITE)) != 0 ||
 	    (rv = nng_socket_set_size(w->sock, NNG_OPT_RECVMAXSZ,
 	    VG_CLIENT_MAX_FRAME)) != 0 ||
-	    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
+	    (rv = nng_aio_alloc(&w->aio, cb ? worker_cb : NULL, w)) != 0) {
 		fprintf(stderr, "vgen-bench: socket options: %s\n",
 		    nng_strerror(rv));
 		return -1;
@@ -559,6 +700,8 @@ pool_fini(struct pool *p)
 			nng_close(w->sock);
 		PQfinish(w->pg);
 		free(w->lat);
+		if (w->sem_ok)
+			sem_destroy(&w->done);
 	}
 	free(p->w);
 	memset(p, 0, sizeof(*p));
@@ -573,7 +716,7 @@ pool_fini(struct pool *p)
  * either way.
  */
 static int
-pool_open(struct pool *p, int n, int (*call)(struct worker *),
+pool_open(struct pool *p, int n, const struct call_kind *kind,
     const struct frame *f, const char *urls, const char *conninfo,
     const struct pg_query *q, int nvar, bool background, long secs,
     long timeout_ms)
@@ -583,7 +726,7 @@ pool_open(struct pool *p, int n, int (*call)(struct worker *),
 	memset(p, 0, sizeof(*p));
 	atomic_init(&p->stop, false);
 	p->n = n;
-	p->call = call;
+	p->kind = kind;
 	p->background = background;
 	if ((p->w = calloc((size_t)n, sizeof(*p->w))) == NULL) {
 		fprintf(stderr, "vgen-bench: out of memory\n");
@@ -601,6 +744,12 @@ pool_open(struct pool *p, int n, int (*call)(struct worker *),
 		w->pool = p;
 		w->frame = f != NULL ? &f[i % nvar] : NULL;
 		w->pgq = q != NULL ? &q[i % nvar] : NULL;
+		if (sem_init(&w->done, 0, 0) != 0) {
+			fprintf(stderr, "vgen-bench: semaphore: %s\n",
+			    strerror(errno));
+			return -1;
+		}
+		w->sem_ok = true;
 		if (cap > 0) {
 			if ((w->lat = malloc(cap * sizeof(*w->lat))) == NULL) {
 				fprintf(stderr, "vgen-bench: out of memory\n");
@@ -615,7 +764,7 @@ pool_open(struct pool *p, int n, int (*call)(struct worker *),
 		 */
 		if (conninfo != NULL ? worker_open_pg(w, conninfo, w->pgq) :
 		    worker_open_nng(w, urls, background ?
-		    NNG_DURATION_INFINITE : timeout_ms))
+		    NNG_DURATION_INFINITE : timeout_ms, kind->run == NULL))
 			return -1;
 	}
 	return 0;
@@ -862,7 +1011,7 @@ cpu_use(const struct cpu_mark *a, const struct cpu_mark *b, struct result *r)
  * results in *r.  f and q hold nvar variants, as for pool_open.
  */
 static int
-run_load(const char *name, int n, int (*call)(struct worker *),
+run_load(const char *name, int n, const struct call_kind *kind,
     const struct frame *f, const char *urls, const char *conninfo,
     const struct pg_query *q, int nvar, long secs, long timeout_ms,
     pid_t pid, struct result *r)
@@ -873,7 +1022,7 @@ run_load(const char *name, int n, int (*call)(struct worker *),
 
 	fprintf(stderr, "vgen-bench: %s: %d clients, 1 s warm-up + %ld s\n",
 	    name, n, secs);
-	if (pool_open(&p, n, call, f, urls, conninfo, q, nvar, false, secs,
+	if (pool_open(&p, n, kind, f, urls, conninfo, q, nvar, false, secs,
 	    timeout_ms) < 0)
 		goto out;
 	if (pool_start(&p, secs) < 0) {
@@ -1114,7 +1263,7 @@ server_check(const char *urls)
 		fprintf(stderr, "vgen-bench: out of memory\n");
 		goto out;
 	}
-	if (worker_open_nng(&w, urls, BENCH_HEALTH_TIMEOUT_MS) < 0)
+	if (worker_open_nng(&w, urls, BENCH_HEALTH_TIMEOUT_MS, false) < 0)
 		goto out;
 	if ((k = roundtrip(&w, &m)) != K_OK) {
 		fprintf(stderr, "vgen-bench: server %s unreachable: Health: "
@@ -1888,8 +2037,9 @@ rpc_echo(const struct rpc_plan *x, struct result *r)
 	if (!o->baseline_process) {
 		if (echo_start(&echo, "tcp://127.0.0.1:0") < 0)
 			return -1;
-		rv = run_load(x->name_base, x->n, call_echo, x->load, echo.url,
-		    NULL, NULL, x->nvar, o->secs, o->timeout_ms, -1, r);
+		rv = run_load(x->name_base, x->n, kind_nng(o, true), x->load,
+		    echo.url, NULL, NULL, x->nvar, o->secs, o->timeout_ms, -1,
+		    r);
 		echo_stop(&echo);
 		return rv;
 	}
@@ -1898,8 +2048,8 @@ rpc_echo(const struct rpc_plan *x, struct result *r)
 	    sizeof(url));
 	if (pid < 0)
 		return -1;
-	rv = run_load(x->name_base, x->n, call_echo, x->load, url, NULL, NULL,
-	    x->nvar, o->secs, o->timeout_ms, pid, r);
+	rv = run_load(x->name_base, x->n, kind_nng(o, true), x->load, url,
+	    NULL, NULL, x->nvar, o->secs, o->timeout_ms, pid, r);
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	return rv;
@@ -1915,17 +2065,17 @@ rpc_loaded(const struct rpc_plan *x, struct rpc_results *r)
 
 	fprintf(stderr, "vgen-bench: background: %ld clients on %s\n",
 	    o->bg_clients, o->bg_method);
-	if (pool_open(&bg, (int)o->bg_clients, call_rpc, x->bgf, o->server,
-	    NULL, NULL, 1, true, o->secs, o->timeout_ms) < 0)
+	if (pool_open(&bg, (int)o->bg_clients, kind_nng(o, false), x->bgf,
+	    o->server, NULL, NULL, 1, true, o->secs, o->timeout_ms) < 0)
 		goto out;
 	if (pool_start(&bg, o->secs) < 0) {
 		pool_join(&bg);
 		goto out;
 	}
 	/* The foreground's warm-up lets the background ramp up too. */
-	rv = run_load(x->name_loaded, x->n, call_rpc, x->load, o->server,
-	    NULL, NULL, x->nvar, o->secs, o->timeout_ms, o->server_pid,
-	    &r->loaded);
+	rv = run_load(x->name_loaded, x->n, kind_nng(o, false), x->load,
+	    o->server, NULL, NULL, x->nvar, o->secs, o->timeout_ms,
+	    o->server_pid, &r->loaded);
 	pool_join(&bg);
 	if (rv == 0)
 		rv = pool_result(&bg, x->name_bg, &r->bgr);
@@ -1944,18 +2094,19 @@ rpc_round(const struct rpc_plan *x, struct rpc_results *r)
 	if (!o->no_baseline && rpc_echo(x, &r->base) < 0)
 		return -1;
 	if (x->is_create && x->have_pg) {
-		if (run_load("pg INSERT (raw)", x->n, call_pg, NULL, NULL,
+		if (run_load("pg INSERT (raw)", x->n, &CALL_PG, NULL, NULL,
 		    o->database_url, x->cs->ins, x->n, o->secs, o->timeout_ms,
 		    -1, &r->pgr) < 0)
 			return -1;
 		create_clear(x->cs, o->database_url);
 	}
 	if (x->is_list && x->have_pg && run_load("pg keyset (same query)",
-	    x->n, call_pg, NULL, NULL, o->database_url, &x->ls->q, 1, o->secs,
+	    x->n, &CALL_PG, NULL, NULL, o->database_url, &x->ls->q, 1, o->secs,
 	    o->timeout_ms, -1, &r->pgr) < 0)
 		return -1;
-	if (run_load(x->name_idle, x->n, call_rpc, x->load, o->server, NULL,
-	    NULL, x->nvar, o->secs, o->timeout_ms, o->server_pid, &r->idle) < 0)
+	if (run_load(x->name_idle, x->n, kind_nng(o, false), x->load,
+	    o->server, NULL, NULL, x->nvar, o->secs, o->timeout_ms,
+	    o->server_pid, &r->idle) < 0)
 		return -1;
 	return x->have_bg ? rpc_loaded(x, r) : 0;
 }
@@ -2159,7 +2310,8 @@ mode_rpc(const struct opts *o)
 		printf(",\"clients\":%d,\"duration_s\":%ld,\"server_url\":", n,
 		    o->secs);
 		json_str(o->server);
-		printf(",");
+		printf(",\"client\":\"%s\",", o->thread_clients ? "threads" :
+		    "aio");
 		if (!o->no_baseline) {
 			printf("\"baseline_process\":%s,",
 			    o->baseline_process ? "true" : "false");
@@ -2211,8 +2363,9 @@ mode_rpc(const struct opts *o)
 			rounds_json(&plan, rr, (int)o->rounds, errors_all);
 		printf("}\n");
 	} else {
-		printf("vgen-bench rpc %s: -c %d, %ld s per run, server %s\n",
-		    o->method, n, o->secs, o->server);
+		printf("vgen-bench rpc %s: -c %d (%s clients), %ld s per run, "
+		    "server %s\n", o->method, n, o->thread_clients ?
+		    "thread" : "aio", o->secs, o->server);
 		if (is_list && ls.have_after)
 			printf("page %d of %d videos, %d a page: after "
 			    "(created_us %s, id %s)\n", ls.page, BENCH_VIDEOS,
@@ -2326,7 +2479,7 @@ mode_pg(const struct opts *o)
 		fprintf(stderr, "vgen-bench: no users yet; looking up an "
 		    "absent id (the same index probe, no row)\n");
 
-	if (run_load("pg pk select", (int)o->clients, call_pg, NULL, NULL,
+	if (run_load("pg pk select", (int)o->clients, &CALL_PG, NULL, NULL,
 	    o->database_url, &pk, 1, o->secs, o->timeout_ms, -1, &r) < 0)
 		return 1;
 	if (o->json) {
@@ -2416,7 +2569,7 @@ parse_background(const char *s, struct opts *o)
 enum {
 	OPT_SERVER = 256, OPT_NO_BASELINE, OPT_BACKGROUND, OPT_JSON,
 	OPT_TIMEOUT, OPT_DATABASE_URL, OPT_QUERY, OPT_LISTEN, OPT_METHOD,
-	OPT_BASELINE_PROC, OPT_PID, OPT_PIDFILE, OPT_ROUNDS,
+	OPT_BASELINE_PROC, OPT_PID, OPT_PIDFILE, OPT_ROUNDS, OPT_CLIENT,
 };
 
 static int
@@ -2438,6 +2591,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "server-pid", required_argument, NULL, OPT_PID },
 		{ "server-pid-file", required_argument, NULL, OPT_PIDFILE },
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
+		{ "client", required_argument, NULL, OPT_CLIENT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2506,6 +2660,15 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (parse_long("--rounds", optarg, 1, BENCH_MAX_ROUNDS,
 			    &o->rounds) < 0)
 				return 2;
+			break;
+		case OPT_CLIENT:
+			if (strcmp(optarg, "threads") != 0 &&
+			    strcmp(optarg, "aio") != 0) {
+				fprintf(stderr, "vgen-bench: --client is aio or "
+				    "threads, not \"%s\"\n", optarg);
+				return 2;
+			}
+			o->thread_clients = strcmp(optarg, "threads") == 0;
 			break;
 		case OPT_TIMEOUT:
 			if (parse_long("--timeout", optarg, 1, 3600000,
