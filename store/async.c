@@ -440,7 +440,7 @@ store_async_open(const char *conninfo, size_t nconn, store_async **out)
 		c->a = a;
 		pthread_mutex_init(&c->mu, NULL);
 		c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (c->wake < 0 || store_open(conninfo, &c->db) < 0 ||
+		if (c->wake < 0 || store_open_reads(conninfo, &c->db) < 0 ||
 		    pthread_create(&c->thr, NULL, conn_main, c) != 0) {
 			a->n++;
 			store_async_close(a);

@@ -59,6 +59,7 @@ conn_prepare(store_conn *db, const struct store_stmt *s, size_t idx)
 static int
 conn_connect(store_conn *db)
 {
+	char sql[sizeof(STORE_READS_SQL) + 64];
 	PGresult *res;
 	int rv;
 
@@ -78,9 +79,10 @@ conn_connect(store_conn *db)
 		conn_drop(db);
 		return VG_EUNAVAIL;
 	}
-	res = PQexec(db->pg, db->async_commit ?
-	    STORE_SESSION_SQL "; SET synchronous_commit = off" :
-	    STORE_SESSION_SQL);
+	snprintf(sql, sizeof(sql), "%s%s", db->key_reads ? STORE_READS_SQL :
+	    STORE_SESSION_SQL, db->async_commit ?
+	    "; SET synchronous_commit = off" : "");
+	res = PQexec(db->pg, sql);
 	rv = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : VG_EUNAVAIL;
 	PQclear(res);
 	if (rv < 0) {
@@ -95,8 +97,9 @@ conn_connect(store_conn *db)
 	return 0;
 }
 
-int
-store_open(const char *conninfo, store_conn **out)
+static int
+conn_open(const char *conninfo, bool async_commit, bool key_reads,
+    store_conn **out)
 {
 	store_conn *db = calloc(1, sizeof(*db));
 
@@ -104,24 +107,29 @@ store_open(const char *conninfo, store_conn **out)
 		free(db);
 		return VG_ENOMEM;
 	}
+	db->async_commit = async_commit;
+	db->key_reads = key_reads;
 	(void)conn_connect(db);	/* down now is fine: calls will retry */
 	*out = db;
 	return 0;
 }
 
 int
+store_open(const char *conninfo, store_conn **out)
+{
+	return conn_open(conninfo, false, false, out);
+}
+
+int
 store_open_async(const char *conninfo, store_conn **out)
 {
-	store_conn *db = calloc(1, sizeof(*db));
+	return conn_open(conninfo, true, false, out);
+}
 
-	if (db == NULL || (db->conninfo = strdup(conninfo)) == NULL) {
-		free(db);
-		return VG_ENOMEM;
-	}
-	db->async_commit = true;
-	(void)conn_connect(db);
-	*out = db;
-	return 0;
+int
+store_open_reads(const char *conninfo, store_conn **out)
+{
+	return conn_open(conninfo, false, true, out);
 }
 
 void

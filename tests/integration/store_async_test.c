@@ -4,7 +4,8 @@
  * that asked, in any mix of rows, empty results and SQL errors, from
  * several threads at once; a database restart fails what was in flight
  * and the next read succeeds, also one sent while a connect attempt begun
- * before the restart still hangs; closing answers every op exactly once.
+ * before the restart still hangs; closing answers every op exactly once;
+ * a user is read through the index even when a scan would be planned.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -290,6 +291,74 @@ test_timestamps_read_exactly(void **state)
 	PQfinish(pg);
 }
 
+/* users' sequential and index scans so far (-1: unreadable). */
+static void
+users_scans(PGconn *pg, long *seq, long *idx)
+{
+	PGresult *res = PQexec(pg, "SELECT seq_scan, idx_scan FROM "
+	    "pg_stat_user_tables WHERE relname = 'users'");
+
+	*seq = *idx = -1;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		*seq = atol(PQgetvalue(res, 0, 0));
+		*idx = atol(PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+}
+
+/*
+ * The reads' sessions never scan a table (STORE_READS_SQL): the users
+ * here fit in one page and, once analyzed, a session set up as any
+ * other's plans a scan of it for user_get; the reads look each user up
+ * in the index.
+ * The counts come from the statistics that each backend reports when it
+ * ends (store_async_close), hence the wait.
+ */
+static void
+test_reads_look_users_up_in_the_index(void **state)
+{
+	struct env *e = *state;
+	PGconn *pg = PQconnectdb(e->pg->conninfo);
+	char args[64];
+	char *plan;
+	struct rd rds[20];
+	store_async *a;
+	long seq0, idx0, seq, idx;
+	int64_t until;
+
+	/* as autovacuum leaves it: without statistics, the index is chosen */
+	assert_int_equal(fx_pg_exec(e->pg, "ANALYZE users"), 0);
+	snprintf(args, sizeof(args), "'%s'", e->users[1].id);
+	plan = fx_pg_explain(e->pg, "user_get", args);
+	assert_non_null(plan);
+	assert_true(fx_plan_has(plan, "Seq Scan", "users"));
+	free(plan);
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	users_scans(pg, &seq0, &idx0);
+	assert_true(seq0 >= 0 && idx0 >= 0);
+	a = open_async(e, 2);
+	reset_finished();
+	for (int i = 0; i < 20; i++) {
+		memset(&rds[i], 0, sizeof(rds[i]));
+		rds[i].op.done = rd_done;
+		assert_int_equal(store_user_get_start(a, &rds[i].op,
+		    e->users[i % NUSERS].id, &rds[i].u), 0);
+	}
+	assert_true(wait_finished(20));
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(rds[i].rv, 0);
+	store_async_close(a);
+	until = vg_now_ms() + 10000;
+	do {
+		usleep(20 * 1000);
+		users_scans(pg, &seq, &idx);
+	} while (idx < idx0 + 20 && vg_now_ms() < until);
+	assert_true(idx >= idx0 + 20);
+	assert_true(seq == seq0);
+	PQfinish(pg);
+}
+
 /* Parameters are checked before anything is sent: done never runs. */
 static void
 test_bad_parameters_are_refused_at_start(void **state)
@@ -477,6 +546,7 @@ main(void)
 		cmocka_unit_test(test_results_reach_their_op_under_concurrency),
 		cmocka_unit_test(test_bad_parameters_are_refused_at_start),
 		cmocka_unit_test(test_timestamps_read_exactly),
+		cmocka_unit_test(test_reads_look_users_up_in_the_index),
 		cmocka_unit_test(test_video_page_is_parsed),
 		cmocka_unit_test(test_database_restart),
 		cmocka_unit_test(test_read_outlives_a_stale_connect_attempt),
