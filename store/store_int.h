@@ -124,13 +124,14 @@ int store_strs_own(char **const s[], size_t n) VG_MUSTCHECK;
 /*
  * store_open_reads is store_open for store_async's connections, whose
  * session is STORE_READS_SQL.  They run only lookups by key (a user by
- * id, a page of the user's videos): they never scan a table.  On a small table the planner prefers a scan
- * of its page to the index (users on a new install: 26 rows and 29 dead
- * ones in one page), which filters every tuple and asks the kernel the
- * file's size (an lseek) each call: GetMe's query cost PostgreSQL 10.7
- * and 11.1 us of CPU a query that way against 7.3-8.3 us through the
- * index (pgbench -M prepared -c 8, pipelines of 8).  On a large table
- * the setting changes nothing: the index is the plan anyway.
+ * id, a page of the user's videos), so they never scan a table.  On a
+ * small table the planner prefers a scan of its page to the index (users
+ * on a new install: 26 rows and 29 dead ones in one page), which filters
+ * every tuple and asks the kernel the file's size (an lseek) each call:
+ * GetMe's query cost PostgreSQL 10.7 and 11.1 us of CPU a query that way
+ * against 7.3-8.3 us through the index (pgbench -M prepared -c 8,
+ * pipelines of 8).  On a large table the setting changes nothing: the
+ * index is the plan anyway.
  */
 int store_open_reads(const char *conninfo, store_conn **out) VG_MUSTCHECK;
 #define STORE_READS_SQL STORE_SESSION_SQL "; SET enable_seqscan = off"

@@ -135,7 +135,7 @@ struct pg_query {
 	bool key_reads;
 };
 
-/* One client thread and what it measured. */
+/* One client (a thread, and for nng an aio loop) and what it measured. */
 struct worker {
 	pthread_t tid;
 	bool started;
@@ -263,8 +263,8 @@ static const char usage[] =
     "      --client aio  (the default) each client's calls are driven by\n"
     "      its aio callback on nng's threads, as the echo serves; threads:\n"
     "      each client is a thread that waits for its send and its reply\n"
-    "      (how stops up to 16 measured: dearer per call, most of all for\n"
-    "      slow replies, on the CPUs the server uses).\n"
+    "      (how the figures before this option were taken: dearer per\n"
+    "      call, most of all for slow replies, on the server's CPUs).\n"
     "      ListVideos (page 1) and ListVideosDeep (page 400), 20 a page:\n"
     "      the bench user first gets 10,000 videos through libpq\n"
     "      (--database-url), and the server's own keyset query at the same\n"
