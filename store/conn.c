@@ -59,7 +59,6 @@ conn_prepare(store_conn *db, const struct store_stmt *s, size_t idx)
 static int
 conn_connect(store_conn *db)
 {
-	char sql[sizeof(STORE_READS_SQL) + 64];
 	PGresult *res;
 	int rv;
 
@@ -79,10 +78,7 @@ conn_connect(store_conn *db)
 		conn_drop(db);
 		return VG_EUNAVAIL;
 	}
-	snprintf(sql, sizeof(sql), "%s%s", db->key_reads ? STORE_READS_SQL :
-	    STORE_SESSION_SQL, db->async_commit ?
-	    "; SET synchronous_commit = off" : "");
-	res = PQexec(db->pg, sql);
+	res = PQexec(db->pg, db->session_sql);
 	rv = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : VG_EUNAVAIL;
 	PQclear(res);
 	if (rv < 0) {
@@ -98,8 +94,7 @@ conn_connect(store_conn *db)
 }
 
 static int
-conn_open(const char *conninfo, bool async_commit, bool key_reads,
-    store_conn **out)
+conn_open(const char *conninfo, const char *session_sql, store_conn **out)
 {
 	store_conn *db = calloc(1, sizeof(*db));
 
@@ -107,8 +102,7 @@ conn_open(const char *conninfo, bool async_commit, bool key_reads,
 		free(db);
 		return VG_ENOMEM;
 	}
-	db->async_commit = async_commit;
-	db->key_reads = key_reads;
+	db->session_sql = session_sql;
 	(void)conn_connect(db);	/* down now is fine: calls will retry */
 	*out = db;
 	return 0;
@@ -117,19 +111,20 @@ conn_open(const char *conninfo, bool async_commit, bool key_reads,
 int
 store_open(const char *conninfo, store_conn **out)
 {
-	return conn_open(conninfo, false, false, out);
+	return conn_open(conninfo, STORE_SESSION_SQL, out);
 }
 
 int
 store_open_async(const char *conninfo, store_conn **out)
 {
-	return conn_open(conninfo, true, false, out);
+	return conn_open(conninfo, STORE_SESSION_SQL
+	    "; SET synchronous_commit = off", out);
 }
 
 int
 store_open_reads(const char *conninfo, store_conn **out)
 {
-	return conn_open(conninfo, false, true, out);
+	return conn_open(conninfo, STORE_READS_SQL, out);
 }
 
 void

@@ -16,8 +16,7 @@ struct store_conn {
 	bool prepared[STORE_MAX_STMTS];	/* by index in the registry */
 	char *conninfo;		/* owned */
 	int64_t down_since_ms;	/* for logging outages once */
-	bool async_commit;	/* synchronous_commit = off (store_open_async) */
-	bool key_reads;		/* enable_seqscan = off (store_open_reads) */
+	const char *session_sql;	/* run at each connect; static */
 };
 
 /*

@@ -749,12 +749,14 @@ pool_open(struct pool *p, int n, const struct call_kind *kind,
 		w->pool = p;
 		w->frame = f != NULL ? &f[i % nvar] : NULL;
 		w->pgq = q != NULL ? &q[i % nvar] : NULL;
-		if (sem_init(&w->done, 0, 0) != 0) {
-			fprintf(stderr, "vgen-bench: semaphore: %s\n",
-			    strerror(errno));
-			return -1;
+		if (kind->run == NULL) {	/* worker_cb ends its loop here */
+			if (sem_init(&w->done, 0, 0) != 0) {
+				fprintf(stderr, "vgen-bench: semaphore: %s\n",
+				    strerror(errno));
+				return -1;
+			}
+			w->sem_ok = true;
 		}
-		w->sem_ok = true;
 		if (cap > 0) {
 			if ((w->lat = malloc(cap * sizeof(*w->lat))) == NULL) {
 				fprintf(stderr, "vgen-bench: out of memory\n");
