@@ -13,6 +13,13 @@
  * waits on one whose thread tries to connect at once, and is sent or
  * failed by the first attempt that begins after it came: each read tries
  * the database once, as a synchronous call does.
+ *
+ * A read of one key (store_async_send_key) may share its query.  Keyed
+ * reads go to the first connection that is up; while one such query is
+ * in flight there, those that come wait, and when its results are in,
+ * the connection's thread sends them all as one query over an array of
+ * their keys.  Unloaded, a read goes out at once as before; loaded,
+ * PostgreSQL starts one executor for many reads instead of one each.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +32,9 @@
 #include "store_int.h"
 
 #define ASYNC_RETRY_MS 100	/* reconnect period while the database is down */
+#define MERGE_MAX 64		/* keyed reads one query answers at most */
+/* An array literal of MERGE_MAX quoted keys, each character escaped. */
+#define MERGE_KEYS_SIZE (MERGE_MAX * (2 * STORE_KEY_MAX + 3) + 3)
 
 /* A FIFO of ops, linked through op->next. */
 struct op_list {
@@ -41,6 +51,10 @@ struct async_conn {
 	bool got_result;	/* head's first result was parsed */
 	struct op_list sent;	/* results pending, in order */
 	struct op_list waiting;	/* for the connection to come up */
+	struct op_list merging;	/* keyed reads, for the next merged query */
+	bool merge_busy;	/* a keyed query is in flight */
+	size_t queries;		/* sent since open */
+	char keys[MERGE_KEYS_SIZE];	/* a merged query's $1 */
 	int wake;		/* eventfd: stop, or poll for writing */
 	pthread_t thr;
 	bool started;
@@ -99,9 +113,17 @@ conn_break(struct async_conn *c, struct op_list *lost)
 		op->rv = VG_EUNAVAIL;
 		PQclear(op->res);	/* a result without its sync point */
 		op->res = NULL;
-		n++;
+		for (struct store_op *m = op; m != NULL; m = m->merged)
+			n++;
 	}
 	list_join(lost, &c->sent);
+	for (struct store_op *op = c->merging.head; op != NULL;
+	    op = op->next) {
+		op->rv = VG_EUNAVAIL;
+		n++;
+	}
+	list_join(lost, &c->merging);
+	c->merge_busy = false;
 	c->up = false;
 	c->broken = false;
 	c->want_write = false;
@@ -112,31 +134,42 @@ conn_break(struct async_conn *c, struct op_list *lost)
 
 /*
  * Parses the results and runs the done callbacks of a finished list, in
- * order (no lock held).  A result lives until its done returns: a parser
+ * order (no lock held); the reads merged into an op's query share its
+ * result and its rv.  A result lives until its done returns: a parser
  * may point into it instead of copying (store_video_list_start), and
  * done may reuse the op for another read.
  */
 static void
 ops_done(struct op_list *l)
 {
-	struct store_op *op = l->head, *next;
+	struct store_op *op = l->head, *next, *m, *mnext;
 
 	for (; op != NULL; op = next) {
 		PGresult *res = op->res;
+		int rv = op->rv;
 
 		next = op->next;
 		op->next = NULL;
 		op->res = NULL;
-		if (res != NULL)	/* set only with rv 0 */
-			op->rv = op->parse(op, res);
-		op->done(op, op->rv);
+		for (m = op; m != NULL; m = mnext) {
+			mnext = m->merged;
+			m->merged = NULL;
+			if (res != NULL)	/* set only with rv 0 */
+				rv = m->parse(m, res);
+			m->rv = rv;
+			m->done(m, rv);
+		}
 		PQclear(res);
 	}
 }
 
-/* Queues op on c, which is up (under c->mu).  0 or VG_EUNAVAIL. */
+/*
+ * Sends statement `stmt` with `params` on c, which is up, for op and the
+ * reads merged behind it (under c->mu).  0 or VG_EUNAVAIL.
+ */
 static int
-conn_send(struct async_conn *c, struct store_op *op)
+conn_query(struct async_conn *c, struct store_op *op, const char *stmt,
+    int nparams, const char *const *params)
 {
 	PGconn *pg;
 	int f;
@@ -148,8 +181,8 @@ conn_send(struct async_conn *c, struct store_op *op)
 	 * A failure may leave libpq's queue out of step with ours: the
 	 * connection is dropped (by its thread) and the op goes elsewhere.
 	 */
-	if (!PQsendQueryPrepared(pg, op->stmt, op->nparams, op->params, NULL,
-	    NULL, 0) || !PQpipelineSync(pg) || (f = PQflush(pg)) < 0) {
+	if (!PQsendQueryPrepared(pg, stmt, nparams, params, NULL, NULL, 0) ||
+	    !PQpipelineSync(pg) || (f = PQflush(pg)) < 0) {
 		c->broken = true;
 		conn_wake(c);
 		return VG_EUNAVAIL;
@@ -157,11 +190,106 @@ conn_send(struct async_conn *c, struct store_op *op)
 	op->rv = VG_EINTERNAL;	/* until a result says otherwise */
 	op->res = NULL;
 	list_push(&c->sent, op);
+	c->queries++;
 	if (f == 1 && !c->want_write) {
 		c->want_write = true;
 		conn_wake(c);
 	}
 	return 0;
+}
+
+/*
+ * Writes `key` into c->keys at *used as an element of an array literal:
+ * quoted, its quotes and backslashes escaped (STORE_KEY_MAX bytes fit).
+ */
+static void
+keys_add(struct async_conn *c, size_t *used, const char *key)
+{
+	char *p = c->keys + *used;
+
+	*p++ = *used == 0 ? '{' : ',';
+	*p++ = '"';
+	for (; *key != '\0'; key++) {
+		if (*key == '"' || *key == '\\')
+			*p++ = '\\';
+		*p++ = *key;
+	}
+	*p++ = '"';
+	*used = (size_t)(p - c->keys);
+}
+
+/*
+ * Sends the keyed reads op (and those chained on op->merged) as one
+ * query of their statement over the array of their keys (under c->mu).
+ * 0 or VG_EUNAVAIL.
+ */
+static int
+conn_merged(struct async_conn *c, struct store_op *op)
+{
+	const char *params[1] = { c->keys };
+	size_t used = 0;
+	int rv;
+
+	for (struct store_op *m = op; m != NULL; m = m->merged)
+		keys_add(c, &used, m->params[0]);
+	c->keys[used++] = '}';
+	c->keys[used] = '\0';
+	if ((rv = conn_query(c, op, op->stmt, 1, params)) == 0)
+		c->merge_busy = true;
+	return rv;
+}
+
+/*
+ * Queues op on c, which is up (under c->mu): a keyed read waits for the
+ * next merged query while one is in flight.  0 or VG_EUNAVAIL.
+ */
+static int
+conn_send(struct async_conn *c, struct store_op *op)
+{
+	if (!c->up || c->broken)
+		return VG_EUNAVAIL;
+	if (!op->merge)
+		return conn_query(c, op, op->stmt, op->nparams, op->params);
+	if (c->merge_busy) {
+		list_push(&c->merging, op);
+		return 0;
+	}
+	return conn_merged(c, op);
+}
+
+/*
+ * Sends the keyed reads that waited while a merged query was in flight
+ * (under c->mu, on c's thread, once none is): those of the first one's
+ * statement, at most MERGE_MAX, as one query; the others keep their
+ * order for the next.  False when the connection broke (the reads taken
+ * are then in c->sent, to fail with it).
+ */
+static bool
+conn_merge_waiting(struct async_conn *c)
+{
+	struct store_op *op = c->merging.head, *tail, *o, *next;
+	struct op_list rest = { NULL, NULL };
+	int n = 1;
+
+	if (c->merge_busy || op == NULL)
+		return true;
+	tail = op;
+	for (o = op->next; o != NULL; o = next) {
+		next = o->next;
+		if (n < MERGE_MAX && strcmp(o->stmt, op->stmt) == 0) {
+			tail->merged = o;
+			tail = o;
+			n++;
+		} else {
+			list_push(&rest, o);
+		}
+	}
+	tail->merged = NULL;
+	c->merging = rest;
+	if (conn_merged(c, op) == 0)
+		return true;
+	list_push(&c->sent, op);
+	return false;
 }
 
 /*
@@ -244,6 +372,8 @@ conn_read(struct async_conn *c, struct op_list *done)
 			if (c->sent.head == NULL)
 				c->sent.tail = NULL;
 			c->got_result = false;
+			if (op->merge)
+				c->merge_busy = false;
 			list_push(done, op);
 			break;
 		case PGRES_TUPLES_OK:
@@ -309,6 +439,8 @@ conn_main(void *arg)
 		}
 		if (!broken && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			broken = !conn_read(c, &done);
+		if (!broken)
+			broken = !conn_merge_waiting(c);
 		if (broken)
 			vg_warn("database connection lost reads_failed=%zu",
 			    conn_break(c, &done));
@@ -352,32 +484,30 @@ op_params(struct store_op *op, const char *const *params, int nparams)
 	return 0;
 }
 
-int
-store_async_send(store_async *a, struct store_op *op, const char *stmt,
-    const char *const *params, int nparams,
-    int (*parse)(struct store_op *op, const PGresult *res))
+/*
+ * Sends op on a connection of `a`.  A read of its own goes to the first
+ * that is up and free (its lock); when all are busy, to the first that
+ * is up, once its lock is free.  A keyed read goes to the first that is
+ * up in their order, where it waits while a merged query is in flight:
+ * the more reads wait together, the fewer queries (GetMe at -c 16: 7
+ * reads a query on one connection, 2 when each read took a free one).
+ * When none is up, op waits for its connection's next attempt.
+ */
+static void
+async_route(store_async *a, struct store_op *op)
 {
-	unsigned start = atomic_fetch_add(&a->next, 1);
+	unsigned start = op->merge ? 0 : atomic_fetch_add(&a->next, 1);
 	struct async_conn *c;
 	int rv;
 
-	if ((rv = op_params(op, params, nparams)) < 0)
-		return rv;
-	op->stmt = stmt;
-	op->parse = parse;
-	op->res = NULL;
-	/*
-	 * The first free connection that is up takes it; when all are
-	 * busy, the first that is up, once its lock is free.
-	 */
-	for (size_t k = 0; k < a->n; k++) {
+	for (size_t k = 0; k < a->n && !op->merge; k++) {
 		c = &a->c[(start + k) % a->n];
 		if (pthread_mutex_trylock(&c->mu) != 0)
 			continue;
 		rv = conn_send(c, op);
 		pthread_mutex_unlock(&c->mu);
 		if (rv == 0)
-			return 0;
+			return;
 	}
 	for (size_t k = 0; k < a->n; k++) {
 		c = &a->c[(start + k) % a->n];
@@ -385,18 +515,61 @@ store_async_send(store_async *a, struct store_op *op, const char *stmt,
 		rv = conn_send(c, op);
 		pthread_mutex_unlock(&c->mu);
 		if (rv == 0)
-			return 0;
+			return;
 	}
-	/* None is up: the op waits for its connection's next attempt. */
 	c = &a->c[start % a->n];
 	pthread_mutex_lock(&c->mu);
 	if (conn_send(c, op) == 0) {
 		pthread_mutex_unlock(&c->mu);
-		return 0;
+		return;
 	}
 	list_push(&c->waiting, op);
 	pthread_mutex_unlock(&c->mu);
 	conn_wake(c);
+}
+
+/* Fills in op for a read of `stmt`.  0 or VG_EINVAL. */
+static int
+op_init(struct store_op *op, const char *stmt, const char *const *params,
+    int nparams, int (*parse)(struct store_op *op, const PGresult *res),
+    bool merge)
+{
+	int rv;
+
+	if ((rv = op_params(op, params, nparams)) < 0)
+		return rv;
+	op->stmt = stmt;
+	op->parse = parse;
+	op->res = NULL;
+	op->merge = merge;
+	op->merged = NULL;
+	return 0;
+}
+
+int
+store_async_send(store_async *a, struct store_op *op, const char *stmt,
+    const char *const *params, int nparams,
+    int (*parse)(struct store_op *op, const PGresult *res))
+{
+	int rv;
+
+	if ((rv = op_init(op, stmt, params, nparams, parse, false)) < 0)
+		return rv;
+	async_route(a, op);
+	return 0;
+}
+
+int
+store_async_send_key(store_async *a, struct store_op *op, const char *stmt,
+    const char *key, int (*parse)(struct store_op *op, const PGresult *res))
+{
+	int rv;
+
+	if (strlen(key) > STORE_KEY_MAX)
+		return VG_EINVAL;
+	if ((rv = op_init(op, stmt, &key, 1, parse, true)) < 0)
+		return rv;
+	async_route(a, op);
 	return 0;
 }
 
@@ -458,10 +631,29 @@ store_async_inflight(store_async *a)
 	size_t n = 0;
 
 	for (size_t i = 0; i < a->n; i++) {
-		pthread_mutex_lock(&a->c[i].mu);
-		for (struct store_op *op = a->c[i].sent.head; op != NULL;
+		struct async_conn *c = &a->c[i];
+
+		pthread_mutex_lock(&c->mu);
+		for (struct store_op *op = c->sent.head; op != NULL;
+		    op = op->next)
+			for (struct store_op *m = op; m != NULL; m = m->merged)
+				n++;
+		for (struct store_op *op = c->merging.head; op != NULL;
 		    op = op->next)
 			n++;
+		pthread_mutex_unlock(&c->mu);
+	}
+	return n;
+}
+
+size_t
+store_async_queries(store_async *a)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		pthread_mutex_lock(&a->c[i].mu);
+		n += a->c[i].queries;
 		pthread_mutex_unlock(&a->c[i].mu);
 	}
 	return n;

@@ -379,7 +379,9 @@ int store_notify_next(store_conn *db, char *channel, size_t chlen,
  * without blocking (the query is written to the socket at once) and
  * finishes on that connection's thread, which calls the op's done
  * callback exactly once.  Ops in flight when a connection breaks fail
- * with VG_EUNAVAIL; the thread connects again on its own.
+ * with VG_EUNAVAIL; the thread connects again on its own.  Reads of a
+ * user by id that come while another is in flight on their connection
+ * are answered together by its next query (store/async.c).
  */
 typedef struct store_async store_async;
 
@@ -388,12 +390,14 @@ typedef struct store_async store_async;
  * its thread: 0, VG_EINVAL (nconn 0) or VG_ENOMEM.  store_async_close
  * fails the ops still in flight (their done runs, with VG_EUNAVAIL) and
  * frees everything; NULL is a no-op.  store_async_inflight counts ops
- * sent whose results are not in yet.
+ * started whose results are not in yet; store_async_queries, the
+ * queries sent since open (fewer than the ops when reads were merged).
  */
 int store_async_open(const char *conninfo, size_t nconn, store_async **out)
     VG_MUSTCHECK;
 void store_async_close(store_async *a);
 size_t store_async_inflight(store_async *a);
+size_t store_async_queries(store_async *a);
 
 struct pg_result;	/* libpq's PGresult, for the store's own parsers */
 
@@ -421,6 +425,8 @@ struct store_op {
 	int nparams;
 	const char *params[STORE_OP_NPARAMS];	/* into pbuf, or NULL */
 	char pbuf[STORE_OP_PARAMS_MAX];
+	bool merge;		/* keyed: may share a query */
+	struct store_op *merged;	/* answered by the same query, after */
 	struct store_op *next;
 };
 

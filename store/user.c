@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -17,8 +18,8 @@ const struct store_stmt store_user_stmts[] = {
 	    "VALUES ($1, $2, $3) RETURNING " USER_COLS, 3, false },
 	{ "user_by_email", "SELECT " USER_COLS " FROM users WHERE email = $1",
 	    1, true },
-	{ "user_get", "SELECT " USER_COLS " FROM users WHERE id = $1", 1,
-	    true },
+	{ "user_get_any", "SELECT " USER_COLS " FROM users "
+	    "WHERE id = ANY($1::uuid[])", 1, true },
 	{ "user_exists", "SELECT 1 FROM users WHERE id = $1", 1, true },
 	{ "user_update",
 	    "UPDATE users SET "
@@ -140,22 +141,29 @@ store_user_exists(store_conn *db, const char *id)
 
 /* ---- asynchronous ------------------------------------------------------- */
 
+/* The row of op's key among those of the keys its query merged. */
 static int
 user_get_parse(struct store_op *op, const PGresult *res)
 {
-	return user_view(res, 0, op->out);
+	for (int row = 0; row < PQntuples(res); row++) {
+		const char *id = PQgetvalue(res, row, 0);
+
+		/* the key passed vg_uuid_valid; PostgreSQL writes lower case */
+		if (strcasecmp(id, op->params[0]) == 0)
+			return user_view(res, row, op->out);
+	}
+	return VG_ENOTFOUND;
 }
 
 int
 store_user_get_start(store_async *a, struct store_op *op, const char *id,
     struct store_user *u)
 {
-	const char *params[] = { id };
-
 	if (!vg_uuid_valid(id))
 		return VG_ENOTFOUND;
 	op->out = u;
-	return store_async_send(a, op, "user_get", params, 1, user_get_parse);
+	return store_async_send_key(a, op, "user_get_any", id,
+	    user_get_parse);
 }
 
 static int

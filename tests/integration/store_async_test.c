@@ -5,8 +5,11 @@
  * several threads at once; a database restart fails what was in flight
  * and the next read succeeds, also one sent while a connect attempt begun
  * before the restart still hangs; closing answers every op exactly once;
- * a user is read through the index even when a scan would be planned.
+ * a user is read through the index even when a scan would be planned;
+ * reads of users that wait for their connection share one query, and
+ * fail with it.
  */
+#include <ctype.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -311,8 +314,9 @@ users_scans(PGconn *pg, long *seq, long *idx)
  * here fit in one page and, once analyzed, a session set up as any
  * other's plans a scan of it for user_get; the reads look each user up
  * in the index.
- * The counts come from the statistics that each backend reports when it
- * ends (store_async_close), hence the wait.
+ * Each query scans the index once however many reads it merged.  The
+ * counts come from the statistics that each backend reports when it ends
+ * (store_async_close), hence the wait.
  */
 static void
 test_reads_look_users_up_in_the_index(void **state)
@@ -323,13 +327,13 @@ test_reads_look_users_up_in_the_index(void **state)
 	char *plan;
 	struct rd rds[20];
 	store_async *a;
-	long seq0, idx0, seq, idx;
+	long seq0, idx0, seq, idx, queries;
 	int64_t until;
 
 	/* as autovacuum leaves it: without statistics, the index is chosen */
 	assert_int_equal(fx_pg_exec(e->pg, "ANALYZE users"), 0);
-	snprintf(args, sizeof(args), "'%s'", e->users[1].id);
-	plan = fx_pg_explain(e->pg, "user_get", args);
+	snprintf(args, sizeof(args), "'{%s}'", e->users[1].id);
+	plan = fx_pg_explain(e->pg, "user_get_any", args);
 	assert_non_null(plan);
 	assert_true(fx_plan_has(plan, "Seq Scan", "users"));
 	free(plan);
@@ -348,13 +352,15 @@ test_reads_look_users_up_in_the_index(void **state)
 	assert_true(wait_finished(20));
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(rds[i].rv, 0);
+	queries = (long)store_async_queries(a);	/* merged: 1 to 20 */
+	assert_true(queries >= 1 && queries <= 20);
 	store_async_close(a);
 	until = vg_now_ms() + 10000;
 	do {
 		usleep(20 * 1000);
 		users_scans(pg, &seq, &idx);
-	} while (idx < idx0 + 20 && vg_now_ms() < until);
-	assert_true(idx >= idx0 + 20);
+	} while (idx < idx0 + queries && vg_now_ms() < until);
+	assert_true(idx >= idx0 + queries);
 	assert_true(seq == seq0);
 	PQfinish(pg);
 }
@@ -539,6 +545,153 @@ test_close_answers_everything_once(void **state)
 	free(rds);
 }
 
+/* A session that holds users locked, so that reads of it wait. */
+static PGconn *
+lock_users(struct env *e)
+{
+	PGconn *pg = PQconnectdb(e->pg->conninfo);
+	PGresult *res;
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	res = PQexec(pg, "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	return pg;
+}
+
+/* Ends lock_users' transaction: `sql` ("COMMIT", ...) then closes. */
+static void
+unlock_users(PGconn *pg, const char *sql)
+{
+	PGresult *res = PQexec(pg, sql);
+
+	assert_true(PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(res) == PGRES_TUPLES_OK);
+	PQclear(res);
+	PQfinish(pg);
+}
+
+/*
+ * The reads of users go to one connection, and those that come while
+ * one is in flight there wait and are answered together by its next
+ * query, each with its own user (duplicates and missing ones among
+ * them), at most 64 a query; a read of another kind is sent at once
+ * meanwhile.  While users is locked the first read hangs in PostgreSQL,
+ * so what is sent when is known.
+ */
+static void
+test_waiting_reads_share_one_query(void **state)
+{
+	struct env *e = *state;
+	store_async *a = open_async(e, 2);
+	enum { N = 1 + 70 };
+	struct rd *rds = calloc(N + 1, sizeof(*rds));
+	char upper[VG_UUID_STRLEN + 1];
+	PGconn *lock;
+
+	assert_non_null(rds);
+	reset_finished();
+	start_mixed(e, a, &rds[0], 0);
+	assert_true(wait_finished(1));
+	check_mixed(e, &rds[0], 0);
+	assert_int_equal(store_async_queries(a), 1);
+	usleep(200 * 1000);	/* the other connection is up too */
+
+	lock = lock_users(e);
+	reset_finished();
+	start_mixed(e, a, &rds[0], 3);	/* sent alone, and hangs */
+	for (int k = 1; k < N; k++)	/* users, and missing users */
+		start_mixed(e, a, &rds[k], k % 2 == 0 ? k * 3 : 1);
+	start_mixed(e, a, &rds[N], 2);	/* a page: sent at once */
+	assert_int_equal(store_async_queries(a), 1 + 2);
+	assert_true(store_async_inflight(a) >= N);
+
+	unlock_users(lock, "COMMIT");
+	assert_true(wait_finished(N + 1));
+	check_mixed(e, &rds[0], 3);
+	for (int k = 1; k < N; k++)
+		check_mixed(e, &rds[k], k % 2 == 0 ? k * 3 : 1);
+	check_mixed(e, &rds[N], 2);
+	/* then the 70 that waited: 64, and 6 */
+	assert_int_equal(store_async_queries(a), 1 + 2 + 2);
+	assert_int_equal(store_async_inflight(a), 0);
+
+	/* A key is found in the rows whatever the case of its hex digits. */
+	snprintf(upper, sizeof(upper), "%s", e->users[5].id);
+	for (char *p = upper; *p != '\0'; p++)
+		*p = (char)toupper((unsigned char)*p);
+	reset_finished();
+	memset(&rds[0], 0, sizeof(rds[0]));
+	rds[0].op.done = rd_done;
+	assert_int_equal(store_user_get_start(a, &rds[0].op, upper,
+	    &rds[0].u), 0);
+	assert_true(wait_finished(1));
+	assert_int_equal(rds[0].rv, 0);
+	assert_string_equal(rds[0].email, e->users[5].email);
+	store_async_close(a);
+	free(rds);
+}
+
+/* Ends the backends waiting for a lock, once there is one (10 s). */
+static bool
+terminate_waiting(struct env *e)
+{
+	PGconn *pg = PQconnectdb(e->pg->conninfo);
+	int64_t until = vg_now_ms() + 10000;
+	bool done = false;
+
+	while (!done && PQstatus(pg) == CONNECTION_OK &&
+	    vg_now_ms() < until) {
+		PGresult *res = PQexec(pg, "SELECT pg_terminate_backend(pid) "
+		    "FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+
+		done = PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) > 0;
+		PQclear(res);
+		if (!done)
+			usleep(5000);
+	}
+	PQfinish(pg);
+	return done;
+}
+
+/*
+ * The connection breaks with reads waiting to be merged: each fails once
+ * with VG_EUNAVAIL, and the next read succeeds.
+ */
+static void
+test_waiting_reads_fail_with_their_connection(void **state)
+{
+	struct env *e = *state;
+	store_async *a = open_async(e, 1);
+	struct rd r[6];
+	PGconn *lock;
+
+	reset_finished();
+	start_mixed(e, a, &r[0], 0);	/* the connection is up */
+	assert_true(wait_finished(1));
+	check_mixed(e, &r[0], 0);
+	lock = lock_users(e);
+	reset_finished();
+	for (int k = 0; k < 5; k++)	/* one sent, four waiting */
+		start_mixed(e, a, &r[k], k % 2 == 0 ? 0 : 1);
+	assert_int_equal(store_async_inflight(a), 5);
+	assert_int_equal(store_async_queries(a), 2);
+	assert_true(terminate_waiting(e));
+	assert_true(wait_finished(5));
+	for (int k = 0; k < 5; k++) {
+		assert_int_equal(r[k].calls, 1);
+		assert_int_equal(r[k].rv, VG_EUNAVAIL);
+	}
+	unlock_users(lock, "ROLLBACK");
+	reset_finished();
+	start_mixed(e, a, &r[5], 3);
+	assert_true(wait_finished(1));
+	check_mixed(e, &r[5], 3);
+	assert_int_equal(store_async_inflight(a), 0);
+	store_async_close(a);
+}
+
 int
 main(void)
 {
@@ -548,6 +701,8 @@ main(void)
 		cmocka_unit_test(test_timestamps_read_exactly),
 		cmocka_unit_test(test_reads_look_users_up_in_the_index),
 		cmocka_unit_test(test_video_page_is_parsed),
+		cmocka_unit_test(test_waiting_reads_share_one_query),
+		cmocka_unit_test(test_waiting_reads_fail_with_their_connection),
 		cmocka_unit_test(test_database_restart),
 		cmocka_unit_test(test_read_outlives_a_stale_connect_attempt),
 		cmocka_unit_test(test_close_answers_everything_once),
