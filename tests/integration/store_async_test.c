@@ -312,9 +312,8 @@ users_scans(PGconn *pg, long *seq, long *idx)
 /*
  * The reads' sessions never scan a table (STORE_READS_SQL): the users
  * here fit in one page and, once analyzed, a session set up as any
- * other's plans a scan of it for user_get; the reads look each user up
- * in the index.
- * Each query scans the index once however many reads it merged.  The
+ * other's plans a scan of it for user_get_any; the reads look each user
+ * up in the index.  Each query scans the index once however many reads it merged.  The
  * counts come from the statistics that each backend reports when it ends
  * (store_async_close), hence the wait.
  */
