@@ -36,6 +36,7 @@
 struct env {
 	struct fx_pg *pg;
 	struct store_user users[NUSERS];
+	PGconn *lock;		/* lock_users' session, until unlock_users */
 };
 
 /*
@@ -544,30 +545,45 @@ test_close_answers_everything_once(void **state)
 	free(rds);
 }
 
-/* A session that holds users locked, so that reads of it wait. */
-static PGconn *
+/*
+ * A session that holds users locked, so that reads of it wait, kept in
+ * e->lock: a test that fails before unlock_users leaves it to
+ * unlock_teardown, and the tests after it do not hang on the lock.
+ */
+static void
 lock_users(struct env *e)
 {
-	PGconn *pg = PQconnectdb(e->pg->conninfo);
 	PGresult *res;
 
-	assert_int_equal(PQstatus(pg), CONNECTION_OK);
-	res = PQexec(pg, "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+	e->lock = PQconnectdb(e->pg->conninfo);
+	assert_int_equal(PQstatus(e->lock), CONNECTION_OK);
+	res = PQexec(e->lock, "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE "
+	    "MODE");
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
-	return pg;
 }
 
 /* Ends lock_users' transaction: `sql` ("COMMIT", ...) then closes. */
 static void
-unlock_users(PGconn *pg, const char *sql)
+unlock_users(struct env *e, const char *sql)
 {
-	PGresult *res = PQexec(pg, sql);
+	PGresult *res = PQexec(e->lock, sql);
+	ExecStatusType st = PQresultStatus(res);
 
-	assert_true(PQresultStatus(res) == PGRES_COMMAND_OK ||
-	    PQresultStatus(res) == PGRES_TUPLES_OK);
 	PQclear(res);
-	PQfinish(pg);
+	PQfinish(e->lock);
+	e->lock = NULL;
+	assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+}
+
+static int
+unlock_teardown(void **state)
+{
+	struct env *e = *state;
+
+	PQfinish(e->lock);	/* NULL unless the test failed holding it */
+	e->lock = NULL;
+	return 0;
 }
 
 /*
@@ -586,7 +602,6 @@ test_waiting_reads_share_one_query(void **state)
 	enum { N = 1 + 70 };
 	struct rd *rds = calloc(N + 1, sizeof(*rds));
 	char upper[VG_UUID_STRLEN + 1];
-	PGconn *lock;
 
 	assert_non_null(rds);
 	reset_finished();
@@ -596,7 +611,7 @@ test_waiting_reads_share_one_query(void **state)
 	assert_int_equal(store_async_queries(a), 1);
 	usleep(200 * 1000);	/* the other connection is up too */
 
-	lock = lock_users(e);
+	lock_users(e);
 	reset_finished();
 	start_mixed(e, a, &rds[0], 3);	/* sent alone, and hangs */
 	for (int k = 1; k < N; k++)	/* users, and missing users */
@@ -605,7 +620,7 @@ test_waiting_reads_share_one_query(void **state)
 	assert_int_equal(store_async_queries(a), 1 + 2);
 	assert_true(store_async_inflight(a) >= N);
 
-	unlock_users(lock, "COMMIT");
+	unlock_users(e, "COMMIT");
 	assert_true(wait_finished(N + 1));
 	check_mixed(e, &rds[0], 3);
 	for (int k = 1; k < N; k++)
@@ -664,13 +679,12 @@ test_waiting_reads_fail_with_their_connection(void **state)
 	struct env *e = *state;
 	store_async *a = open_async(e, 1);
 	struct rd r[6];
-	PGconn *lock;
 
 	reset_finished();
 	start_mixed(e, a, &r[0], 0);	/* the connection is up */
 	assert_true(wait_finished(1));
 	check_mixed(e, &r[0], 0);
-	lock = lock_users(e);
+	lock_users(e);
 	reset_finished();
 	for (int k = 0; k < 5; k++)	/* one sent, four waiting */
 		start_mixed(e, a, &r[k], k % 2 == 0 ? 0 : 1);
@@ -682,7 +696,7 @@ test_waiting_reads_fail_with_their_connection(void **state)
 		assert_int_equal(r[k].calls, 1);
 		assert_int_equal(r[k].rv, VG_EUNAVAIL);
 	}
-	unlock_users(lock, "ROLLBACK");
+	unlock_users(e, "ROLLBACK");
 	reset_finished();
 	start_mixed(e, a, &r[5], 3);
 	assert_true(wait_finished(1));
@@ -700,8 +714,11 @@ main(void)
 		cmocka_unit_test(test_timestamps_read_exactly),
 		cmocka_unit_test(test_reads_look_users_up_in_the_index),
 		cmocka_unit_test(test_video_page_is_parsed),
-		cmocka_unit_test(test_waiting_reads_share_one_query),
-		cmocka_unit_test(test_waiting_reads_fail_with_their_connection),
+		cmocka_unit_test_teardown(test_waiting_reads_share_one_query,
+		    unlock_teardown),
+		cmocka_unit_test_teardown(
+		    test_waiting_reads_fail_with_their_connection,
+		    unlock_teardown),
 		cmocka_unit_test(test_database_restart),
 		cmocka_unit_test(test_read_outlives_a_stale_connect_attempt),
 		cmocka_unit_test(test_close_answers_everything_once),
