@@ -528,11 +528,11 @@ async_route(store_async *a, struct store_op *op)
 	conn_wake(c);
 }
 
-/* Fills in op for a read of `stmt`.  0 or VG_EINVAL. */
+/* Fills in op for a read of `stmt` and sends it.  0 or VG_EINVAL. */
 static int
-op_init(struct store_op *op, const char *stmt, const char *const *params,
-    int nparams, int (*parse)(struct store_op *op, const PGresult *res),
-    bool merge)
+async_send(store_async *a, struct store_op *op, const char *stmt,
+    const char *const *params, int nparams,
+    int (*parse)(struct store_op *op, const PGresult *res), bool merge)
 {
 	int rv;
 
@@ -543,6 +543,7 @@ op_init(struct store_op *op, const char *stmt, const char *const *params,
 	op->res = NULL;
 	op->merge = merge;
 	op->merged = NULL;
+	async_route(a, op);
 	return 0;
 }
 
@@ -551,26 +552,16 @@ store_async_send(store_async *a, struct store_op *op, const char *stmt,
     const char *const *params, int nparams,
     int (*parse)(struct store_op *op, const PGresult *res))
 {
-	int rv;
-
-	if ((rv = op_init(op, stmt, params, nparams, parse, false)) < 0)
-		return rv;
-	async_route(a, op);
-	return 0;
+	return async_send(a, op, stmt, params, nparams, parse, false);
 }
 
 int
 store_async_send_key(store_async *a, struct store_op *op, const char *stmt,
     const char *key, int (*parse)(struct store_op *op, const PGresult *res))
 {
-	int rv;
-
 	if (strlen(key) > STORE_KEY_MAX)
 		return VG_EINVAL;
-	if ((rv = op_init(op, stmt, &key, 1, parse, true)) < 0)
-		return rv;
-	async_route(a, op);
-	return 0;
+	return async_send(a, op, stmt, &key, 1, parse, true);
 }
 
 void

@@ -203,6 +203,16 @@ check_mixed(struct env *e, struct rd *r, int k)
 	}
 }
 
+/* One read of kind k % 3, waited for and checked. */
+static void
+read_one(struct env *e, store_async *a, struct rd *r, int k)
+{
+	reset_finished();
+	start_mixed(e, a, r, k);
+	assert_true(wait_finished(1));
+	check_mixed(e, r, k);
+}
+
 struct burst {
 	struct env *e;
 	store_async *a;
@@ -494,10 +504,7 @@ test_read_outlives_a_stale_connect_attempt(void **state)
 	struct rd r[3];
 	int n;
 
-	reset_finished();
-	start_mixed(e, a, &r[0], 0);
-	assert_true(wait_finished(1));
-	check_mixed(e, &r[0], 0);
+	read_one(e, a, &r[0], 0);
 
 	assert_int_equal(fx_pg_stop(e->pg), 0);
 	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.s.PGSQL.%d",
@@ -604,10 +611,7 @@ test_waiting_reads_share_one_query(void **state)
 	char upper[VG_UUID_STRLEN + 1];
 
 	assert_non_null(rds);
-	reset_finished();
-	start_mixed(e, a, &rds[0], 0);
-	assert_true(wait_finished(1));
-	check_mixed(e, &rds[0], 0);
+	read_one(e, a, &rds[0], 0);
 	assert_int_equal(store_async_queries(a), 1);
 	usleep(200 * 1000);	/* the other connection is up too */
 
@@ -680,10 +684,7 @@ test_waiting_reads_fail_with_their_connection(void **state)
 	store_async *a = open_async(e, 1);
 	struct rd r[6];
 
-	reset_finished();
-	start_mixed(e, a, &r[0], 0);	/* the connection is up */
-	assert_true(wait_finished(1));
-	check_mixed(e, &r[0], 0);
+	read_one(e, a, &r[0], 0);	/* the connection is up */
 	lock_users(e);
 	reset_finished();
 	for (int k = 0; k < 5; k++)	/* one sent, four waiting */
@@ -697,10 +698,7 @@ test_waiting_reads_fail_with_their_connection(void **state)
 		assert_int_equal(r[k].rv, VG_EUNAVAIL);
 	}
 	unlock_users(e, "ROLLBACK");
-	reset_finished();
-	start_mixed(e, a, &r[5], 3);
-	assert_true(wait_finished(1));
-	check_mixed(e, &r[5], 3);
+	read_one(e, a, &r[5], 3);
 	assert_int_equal(store_async_inflight(a), 0);
 	store_async_close(a);
 }

@@ -124,15 +124,16 @@ struct frame {
 struct pool;
 
 /*
- * A statement prepared on every pg connection, and its parameters; with
- * key_reads, its sessions are those of the server's reads (store_async).
+ * A statement prepared on every pg connection, its parameters, and the
+ * session it runs in: STORE_READS_SQL for the server's reads
+ * (store_async), STORE_SESSION_SQL for the others.
  */
 struct pg_query {
 	const char *name;
 	const char *sql;
 	int nparams;
 	const char *const *params;
-	bool key_reads;
+	const char *session_sql;
 };
 
 /* One client (a thread, and for nng an aio loop) and what it measured. */
@@ -671,8 +672,7 @@ worker_open_pg(struct worker *w, const char *conninfo,
 		pg_fail("cannot connect to the database", w->pg);
 		return -1;
 	}
-	res = PQexec(w->pg, q->key_reads ? STORE_READS_SQL :
-	    STORE_SESSION_SQL);
+	res = PQexec(w->pg, q->session_sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_fail("session settings", w->pg);
 		PQclear(res);
@@ -1594,9 +1594,9 @@ list_check(struct list_setup *ls)
 		return -1;
 	}
 	ls->q.params = ls->params;
-	ls->q.key_reads = true;		/* as the server reads it */
+	ls->q.session_sql = STORE_READS_SQL;	/* as the server reads it */
 
-	res = PQexec(ls->db, STORE_READS_SQL);	/* the plan shown */
+	res = PQexec(ls->db, ls->q.session_sql);	/* the plan shown */
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_fail("session settings", ls->db);
 		PQclear(res);
@@ -1764,7 +1764,7 @@ create_setup(struct create_setup *cs, const char *urls, int n)
 		}
 		cs->params[i] = cs->users[i].id;
 		cs->ins[i] = (struct pg_query){ "bench_insert",
-		    BENCH_INSERT_SQL, 1, &cs->params[i] };
+		    BENCH_INSERT_SQL, 1, &cs->params[i], STORE_SESSION_SQL };
 	}
 	fprintf(stderr, "vgen-bench: %d bench users, one per thread, in "
 	    "%.1f s\n", n, (double)(now_ns() - t0) / 1e9);
@@ -2453,7 +2453,7 @@ mode_pg(const struct opts *o)
 	const char *params[] = { id };
 	const struct pg_query pk = { "bench_pk", "SELECT id, email, username, "
 	    "avatar_url, created_at, updated_at FROM users WHERE id = $1", 1,
-	    params, true };
+	    params, STORE_READS_SQL };
 	struct result r;
 	PGconn *db;
 	PGresult *res;
