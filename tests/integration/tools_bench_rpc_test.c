@@ -2,8 +2,9 @@
  * tests/integration/tools_bench_rpc_test.c: vgen-bench rpc as a child
  * process against vgen-server on a private PostgreSQL, for a second at a
  * time: each run must end with exit 0, no failed call, every row of the
- * report and the CPU each call cost (the server's through --server-pid,
- * the echo child's for --baseline-process) and its users deleted after.
+ * report, the CPU and context switches each call cost (the server's
+ * through --server-pid, the echo child's for --baseline-process) and its
+ * users deleted after.
  * The figures themselves are not checked: benchmarks are not timed tests
  * (DESIGN §9).
  */
@@ -53,22 +54,27 @@ bench(struct fx_stack *fx, const char *const *argv, char *out)
 
 /*
  * The number after "key": inside the JSON object that follows the first
- * "obj": of out (its nested objects included; obj NULL: anywhere), or -1
- * when absent.  The report holds no braces inside its strings.
+ * "obj": of out (its nested objects included; obj NULL: anywhere), and
+ * within that in the object "in": when `in` is not NULL; -1 when absent.
+ * The report holds no braces inside its strings.
  */
 static double
-num(const char *out, const char *obj, const char *key)
+num_in(const char *out, const char *obj, const char *in, const char *key)
 {
-	char pat[64];
+	const char *names[] = { obj, in };
 	const char *start = out, *end = out + strlen(out), *p;
-	int depth = 0;
+	char pat[64];
 
-	if (obj != NULL) {
-		snprintf(pat, sizeof(pat), "\"%s\":{", obj);
-		if ((start = strstr(out, pat)) == NULL)
+	for (size_t i = 0; i < 2; i++) {
+		int depth = 0;
+
+		if (names[i] == NULL)
+			continue;
+		snprintf(pat, sizeof(pat), "\"%s\":{", names[i]);
+		if ((p = strstr(start, pat)) == NULL || p >= end)
 			return -1;
-		start += strlen(pat) - 1;	/* at its '{' */
-		for (p = start; *p != '\0'; p++) {
+		start = p + strlen(pat) - 1;	/* at its '{' */
+		for (p = start; p < end; p++) {
 			depth += *p == '{' ? 1 : *p == '}' ? -1 : 0;
 			if (depth == 0)
 				break;
@@ -80,6 +86,12 @@ num(const char *out, const char *obj, const char *key)
 	if (p == NULL || p >= end)
 		return -1;
 	return strtod(p + strlen(pat), NULL);
+}
+
+static double
+num(const char *out, const char *obj, const char *key)
+{
+	return num_in(out, obj, NULL, key);
 }
 
 /* The bench deleted its users (and with them their videos). */
@@ -110,6 +122,12 @@ test_getme_with_the_baseline_in_its_own_process(void **state)
 	assert_true(num(out, "baseline", "process") > 0);
 	assert_true(num(out, "server", "process") > 0);
 	assert_true(num(out, "server", "machine") > 0);
+	/* context switches: every call wakes at least the server's threads */
+	assert_true(num_in(out, "baseline", "switches_per_s", "process") > 0);
+	assert_true(num_in(out, "server", "switches_per_s", "process") > 0);
+	assert_true(num_in(out, "server", "switches_per_s", "bench") > 0);
+	assert_true(num_in(out, "server", "switches_per_s", "machine") >=
+	    num_in(out, "server", "switches_per_s", "process"));
 	assert_true(num(out, NULL, "ratio_rps") > 0);
 	assert_no_bench_users(*state);
 	free(out);

@@ -64,8 +64,8 @@ void users_drop(const char *conninfo, const struct bench_user *users, int n);
 
 /*
  * A CPU reading of a process (the server, or the echo baseline's child),
- * of the machine and of ourselves; cpu_read takes one (pid <= 0: no
- * process).  proc_ticks: a process's utime + stime in clock ticks, 0 or
+ * of the machine and of ourselves, with their context switches; cpu_read
+ * takes one (pid <= 0: no process).  proc_ticks: a process's utime + stime in clock ticks, 0 or
  * -1.  pid_file reads a pid (as tools/up writes it), 0 or -1 printed.
  */
 struct cpu_mark {
@@ -74,6 +74,13 @@ struct cpu_mark {
 	uint64_t ticks;	/* utime + stime of the process */
 	uint64_t sys_busy, sys_total;	/* /proc/stat, all cores */
 	double self_s;		/* our own user + system seconds */
+	/*
+	 * Context switches so far, voluntary and not: the process's (the
+	 * sum over its threads now alive; proc_switches_ok), ours (all our
+	 * threads) and the machine's (/proc/stat ctxt; 0 when unread).
+	 */
+	bool proc_switches_ok;
+	uint64_t proc_switches, self_switches, sys_switches;
 };
 
 void cpu_read(pid_t pid, struct cpu_mark *m);

@@ -27,6 +27,7 @@
  * Setup (registering the bench user, logging in) goes through
  * libvgen-client.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -201,6 +202,16 @@ struct result {
 		bool ok, proc_ok;
 		double proc, bench, machine;
 	} cpu;
+	/*
+	 * Context switches a second over the same seconds: the measured
+	 * process's threads, this bench's and the whole machine's.  Where
+	 * the cores are virtual, a switch costs a few microseconds, so
+	 * these tell where a ratio's gap lies.
+	 */
+	struct {
+		bool ok, proc_ok;
+		double proc, bench, machine;
+	} sw;
 };
 
 /* The echo baseline: a rep0 socket served by aio callbacks. */
@@ -252,7 +263,8 @@ static const char usage[] =
     "      p99.9, max, errors and the ratios server/baseline; then the\n"
     "      CPU each call cost the server (--server-pid; for the baseline\n"
     "      the echo child of --baseline-process), this bench's clients\n"
-    "      and the whole machine, in microseconds of CPU per call.\n"
+    "      and the whole machine, in microseconds of CPU per call, and\n"
+    "      the context switches per call of each.\n"
     "      --baseline-process  serve the echo from a child process instead,\n"
     "      as vgen-server serves from its own (not sharing nng's threads).\n"
     "      --background METHOD:N  N more clients load METHOD, uncounted,\n"
@@ -876,16 +888,56 @@ proc_ticks(pid_t pid, uint64_t *out)
 	return 0;
 }
 
+/*
+ * The context switches of pid's threads now alive, from each one's
+ * /proc/PID/task/TID/status (the process's own status counts only its
+ * first thread).  0 or -1.
+ */
+static int
+proc_switches(pid_t pid, uint64_t *out)
+{
+	char path[96], line[128];
+	struct dirent *e;
+	unsigned long long v;
+	uint64_t sum = 0;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status",
+		    (int)pid, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;	/* the thread has just ended */
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "voluntary_ctxt_switches: %llu",
+			    &v) == 1 || sscanf(line,
+			    "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+				sum += v;
+		fclose(f);
+	}
+	closedir(d);
+	*out = sum;
+	return 0;
+}
+
 void
 cpu_read(pid_t pid, struct cpu_mark *m)
 {
 	unsigned long long v[10] = { 0 };
+	char line[256];
 	struct rusage ru;
 	FILE *f;
 
 	memset(m, 0, sizeof(*m));
 	m->t = now_ns();
 	m->proc_ok = pid > 0 && proc_ticks(pid, &m->ticks) == 0;
+	m->proc_switches_ok = pid > 0 &&
+	    proc_switches(pid, &m->proc_switches) == 0;
 	if ((f = fopen("/proc/stat", "r")) != NULL) {
 		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
 		    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
@@ -894,12 +946,20 @@ cpu_read(pid_t pid, struct cpu_mark *m)
 				m->sys_total += v[i];
 			m->sys_busy = m->sys_total - v[3] - v[4];
 		}
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "ctxt %llu", &v[9]) == 1) {
+				m->sys_switches = v[9];
+				break;
+			}
 		fclose(f);
 	}
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
 		m->self_s = (double)ru.ru_utime.tv_sec +
 		    (double)ru.ru_utime.tv_usec / 1e6 +
 		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+		m->self_switches = (uint64_t)ru.ru_nvcsw +
+		    (uint64_t)ru.ru_nivcsw;
+	}
 }
 
 int
@@ -993,7 +1053,7 @@ pool_result(struct pool *p, const char *name, struct result *r)
 	return 0;
 }
 
-/* The CPU used between two readings, into r->cpu. */
+/* The CPU used and the context switches between two readings, into r. */
 static void
 cpu_use(const struct cpu_mark *a, const struct cpu_mark *b, struct result *r)
 {
@@ -1010,6 +1070,16 @@ cpu_use(const struct cpu_mark *a, const struct cpu_mark *b, struct result *r)
 	r->cpu.bench = (b->self_s - a->self_s) / secs;
 	r->cpu.machine = (double)(b->sys_busy - a->sys_busy) /
 	    (double)(b->sys_total - a->sys_total) * (double)ncpu;
+	if (b->sys_switches == 0 || b->sys_switches < a->sys_switches)
+		return;
+	r->sw.ok = true;
+	r->sw.proc_ok = a->proc_switches_ok && b->proc_switches_ok &&
+	    b->proc_switches >= a->proc_switches;
+	if (r->sw.proc_ok)
+		r->sw.proc = (double)(b->proc_switches - a->proc_switches) /
+		    secs;
+	r->sw.bench = (double)(b->self_switches - a->self_switches) / secs;
+	r->sw.machine = (double)(b->sys_switches - a->sys_switches) / secs;
 }
 
 /*
@@ -1883,12 +1953,6 @@ table_head(void)
  * CPU per call, in µs: what the 2 (or N) cores gave each call.  The
  * machine's figure includes everything on it (PostgreSQL, other work).
  */
-static void
-cpu_head(void)
-{
-	printf("%-26s %10s %9s %9s   (CPU per call, us)\n", "", "process",
-	    "bench", "machine");
-}
 
 static void
 cpu_row(const struct result *r)
@@ -1902,6 +1966,38 @@ cpu_row(const struct result *r)
 	printf("%-26s %10s %9.1f %9.1f   (machine %.2f cores busy)\n",
 	    r->name, proc, r->cpu.bench * 1e6 / r->rps,
 	    r->cpu.machine * 1e6 / r->rps, r->cpu.machine);
+}
+
+static void
+sw_row(const struct result *r)
+{
+	char proc[16] = "-";
+
+	if (!r->sw.ok || r->rps <= 0)
+		return;
+	if (r->sw.proc_ok)
+		snprintf(proc, sizeof(proc), "%.2f", r->sw.proc / r->rps);
+	printf("%-26s %10s %9.2f %9.2f\n", r->name, proc,
+	    r->sw.bench / r->rps, r->sw.machine / r->rps);
+}
+
+/*
+ * The CPU table, then the context switches per call of the same rows
+ * (n of them, NULL ones skipped) and the same processes.
+ */
+static void
+cpu_tables(const struct result *const *rows, size_t n)
+{
+	printf("%-26s %10s %9s %9s   (CPU per call, us)\n", "", "process",
+	    "bench", "machine");
+	for (size_t i = 0; i < n; i++)
+		if (rows[i] != NULL)
+			cpu_row(rows[i]);
+	printf("%-26s %10s %9s %9s   (context switches per call)\n", "",
+	    "process", "bench", "machine");
+	for (size_t i = 0; i < n; i++)
+		if (rows[i] != NULL)
+			sw_row(rows[i]);
 }
 
 static void
@@ -1977,6 +2073,13 @@ json_result(const char *key, const struct result *r)
 		    r->cpu.bench, r->cpu.machine);
 		if (r->cpu.proc_ok)
 			printf(",\"process\":%.4f", r->cpu.proc);
+		printf("}");
+	}
+	if (r->sw.ok) {
+		printf(",\"switches_per_s\":{\"bench\":%.1f,\"machine\":%.1f",
+		    r->sw.bench, r->sw.machine);
+		if (r->sw.proc_ok)
+			printf(",\"process\":%.1f", r->sw.proc);
 		printf("}");
 	}
 	printf("}");
@@ -2393,14 +2496,9 @@ mode_rpc(const struct opts *o)
 			table_row(&bgr);
 		}
 		printf("\n");
-		cpu_head();
-		if (!o->no_baseline)
-			cpu_row(&base);
-		if (have_pg)
-			cpu_row(&pgr);
-		cpu_row(&idle);
-		if (have_bg)
-			cpu_row(&loaded);
+		cpu_tables((const struct result *const []){
+		    o->no_baseline ? NULL : &base, have_pg ? &pgr : NULL,
+		    &idle, have_bg ? &loaded : NULL }, 4);
 		printf("\n");
 		if (!o->no_baseline)
 			printf("server/baseline: throughput %.2f, p99 %.2f\n",
