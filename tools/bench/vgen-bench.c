@@ -1950,10 +1950,9 @@ table_head(void)
 }
 
 /*
- * CPU per call, in µs: what the 2 (or N) cores gave each call.  The
- * machine's figure includes everything on it (PostgreSQL, other work).
+ * A row of CPU per call, in µs: what the 2 (or N) cores gave each call.
+ * The machine's figure includes everything on it (PostgreSQL, other work).
  */
-
 static void
 cpu_row(const struct result *r)
 {
@@ -1968,6 +1967,7 @@ cpu_row(const struct result *r)
 	    r->cpu.machine * 1e6 / r->rps, r->cpu.machine);
 }
 
+/* A row of context switches per call, of the same three. */
 static void
 sw_row(const struct result *r)
 {
