@@ -65,8 +65,9 @@ void users_drop(const char *conninfo, const struct bench_user *users, int n);
 /*
  * A CPU reading of a process (the server, or the echo baseline's child),
  * of the machine and of ourselves, with their context switches; cpu_read
- * takes one (pid <= 0: no process).  proc_ticks: a process's utime + stime in clock ticks, 0 or
- * -1.  pid_file reads a pid (as tools/up writes it), 0 or -1 printed.
+ * takes one (pid <= 0: no process).  proc_ticks: a process's utime +
+ * stime in clock ticks, 0 or -1.  pid_file reads a pid (as tools/up
+ * writes it), 0 or -1 printed.
  */
 struct cpu_mark {
 	int64_t t;
