@@ -186,6 +186,12 @@ struct pool {
 	atomic_bool stop;
 };
 
+/* A rate of the measured process, of this bench and of the machine. */
+struct rates {
+	bool ok, proc_ok;	/* measured at all; the process's too */
+	double proc, bench, machine;
+};
+
 struct result {
 	const char *name;
 	double secs;
@@ -198,20 +204,14 @@ struct result {
 	 * server's --server-pid, or the echo baseline's child), this bench
 	 * (its clients, and an in-process echo) and the whole machine.
 	 */
-	struct {
-		bool ok, proc_ok;
-		double proc, bench, machine;
-	} cpu;
+	struct rates cpu;
 	/*
-	 * Context switches a second over the same seconds: the measured
-	 * process's threads, this bench's and the whole machine's.  Where
-	 * the cores are virtual, a switch costs a few microseconds, so
-	 * these tell where a ratio's gap lies.
+	 * Context switches a second over the same seconds, of the same
+	 * three (the process's: all its threads).  Where the cores are
+	 * virtual, a switch costs a few microseconds, so these tell where a
+	 * ratio's gap lies.
 	 */
-	struct {
-		bool ok, proc_ok;
-		double proc, bench, machine;
-	} sw;
+	struct rates sw;
 };
 
 /* The echo baseline: a rep0 socket served by aio callbacks. */
@@ -1950,54 +1950,51 @@ table_head(void)
 }
 
 /*
- * A row of CPU per call, in µs: what the 2 (or N) cores gave each call.
- * The machine's figure includes everything on it (PostgreSQL, other work).
+ * A row of `x` per call (scaled by `scale`, `prec` decimals), then
+ * `tail`; none when x was not measured.
  */
 static void
-cpu_row(const struct result *r)
+rates_row(const char *name, const struct rates *x, double rps, double scale,
+    int prec, const char *tail)
 {
 	char proc[16] = "-";
 
-	if (!r->cpu.ok || r->rps <= 0)
+	if (!x->ok || rps <= 0)
 		return;
-	if (r->cpu.proc_ok)
-		snprintf(proc, sizeof(proc), "%.1f", r->cpu.proc * 1e6 / r->rps);
-	printf("%-26s %10s %9.1f %9.1f   (machine %.2f cores busy)\n",
-	    r->name, proc, r->cpu.bench * 1e6 / r->rps,
-	    r->cpu.machine * 1e6 / r->rps, r->cpu.machine);
-}
-
-/* A row of context switches per call, of the same three. */
-static void
-sw_row(const struct result *r)
-{
-	char proc[16] = "-";
-
-	if (!r->sw.ok || r->rps <= 0)
-		return;
-	if (r->sw.proc_ok)
-		snprintf(proc, sizeof(proc), "%.2f", r->sw.proc / r->rps);
-	printf("%-26s %10s %9.2f %9.2f\n", r->name, proc,
-	    r->sw.bench / r->rps, r->sw.machine / r->rps);
+	if (x->proc_ok)
+		snprintf(proc, sizeof(proc), "%.*f", prec,
+		    x->proc * scale / rps);
+	printf("%-26s %10s %9.*f %9.*f%s\n", name, proc, prec,
+	    x->bench * scale / rps, prec, x->machine * scale / rps, tail);
 }
 
 /*
- * The CPU table, then the context switches per call of the same rows
- * (n of them, NULL ones skipped) and the same processes.
+ * The CPU per call of `rows` (n of them, NULL ones skipped), in µs: what
+ * the 2 (or N) cores gave each call; the machine's figure includes
+ * everything on it (PostgreSQL, other work).  Then their context
+ * switches per call, of the same processes.
  */
 static void
 cpu_tables(const struct result *const *rows, size_t n)
 {
+	char tail[64];
+
 	printf("%-26s %10s %9s %9s   (CPU per call, us)\n", "", "process",
 	    "bench", "machine");
-	for (size_t i = 0; i < n; i++)
-		if (rows[i] != NULL)
-			cpu_row(rows[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i] == NULL)
+			continue;
+		snprintf(tail, sizeof(tail), "   (machine %.2f cores busy)",
+		    rows[i]->cpu.machine);
+		rates_row(rows[i]->name, &rows[i]->cpu, rows[i]->rps, 1e6, 1,
+		    tail);
+	}
 	printf("%-26s %10s %9s %9s   (context switches per call)\n", "",
 	    "process", "bench", "machine");
 	for (size_t i = 0; i < n; i++)
 		if (rows[i] != NULL)
-			sw_row(rows[i]);
+			rates_row(rows[i]->name, &rows[i]->sw, rows[i]->rps,
+			    1, 2, "");
 }
 
 static void
@@ -2049,6 +2046,19 @@ json_str(const char *s)
 	putchar('"');
 }
 
+/* ,"key":{...} of x with `prec` decimals; nothing when x was not measured. */
+static void
+json_rates(const char *key, const struct rates *x, int prec)
+{
+	if (!x->ok)
+		return;
+	printf(",\"%s\":{\"bench\":%.*f,\"machine\":%.*f", key, prec,
+	    x->bench, prec, x->machine);
+	if (x->proc_ok)
+		printf(",\"process\":%.*f", prec, x->proc);
+	printf("}");
+}
+
 static void
 json_result(const char *key, const struct result *r)
 {
@@ -2068,20 +2078,8 @@ json_result(const char *key, const struct result *r)
 		first = false;
 	}
 	printf("}");
-	if (r->cpu.ok) {
-		printf(",\"cpu_cores\":{\"bench\":%.4f,\"machine\":%.4f",
-		    r->cpu.bench, r->cpu.machine);
-		if (r->cpu.proc_ok)
-			printf(",\"process\":%.4f", r->cpu.proc);
-		printf("}");
-	}
-	if (r->sw.ok) {
-		printf(",\"switches_per_s\":{\"bench\":%.1f,\"machine\":%.1f",
-		    r->sw.bench, r->sw.machine);
-		if (r->sw.proc_ok)
-			printf(",\"process\":%.1f", r->sw.proc);
-		printf("}");
-	}
+	json_rates("cpu_cores", &r->cpu, 4);
+	json_rates("switches_per_s", &r->sw, 1);
 	printf("}");
 }
 
