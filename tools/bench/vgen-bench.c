@@ -928,7 +928,7 @@ proc_switches(pid_t pid, uint64_t *out)
 void
 cpu_read(pid_t pid, struct cpu_mark *m)
 {
-	unsigned long long v[10] = { 0 };
+	unsigned long long v[8] = { 0 }, ctxt;
 	char line[256];
 	struct rusage ru;
 	FILE *f;
@@ -947,8 +947,8 @@ cpu_read(pid_t pid, struct cpu_mark *m)
 			m->sys_busy = m->sys_total - v[3] - v[4];
 		}
 		while (fgets(line, sizeof(line), f) != NULL)
-			if (sscanf(line, "ctxt %llu", &v[9]) == 1) {
-				m->sys_switches = v[9];
+			if (sscanf(line, "ctxt %llu", &ctxt) == 1) {
+				m->sys_switches = ctxt;
 				break;
 			}
 		fclose(f);
@@ -1070,8 +1070,8 @@ cpu_use(const struct cpu_mark *a, const struct cpu_mark *b, struct result *r)
 	r->cpu.bench = (b->self_s - a->self_s) / secs;
 	r->cpu.machine = (double)(b->sys_busy - a->sys_busy) /
 	    (double)(b->sys_total - a->sys_total) * (double)ncpu;
-	if (b->sys_switches == 0 || b->sys_switches < a->sys_switches)
-		return;
+	if (a->sys_switches == 0 || b->sys_switches < a->sys_switches)
+		return;		/* a /proc/stat without its ctxt line */
 	r->sw.ok = true;
 	r->sw.proc_ok = a->proc_switches_ok && b->proc_switches_ok &&
 	    b->proc_switches >= a->proc_switches;
