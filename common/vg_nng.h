@@ -6,8 +6,11 @@
 #define VG_NNG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <nng/nng.h>
+
+#include "vg.h"
 
 /*
  * nng 1.5.2's nng_close can wait forever on its reaper thread after
@@ -29,5 +32,32 @@ bool vg_nng_close(nng_socket s, int deadline_ms);
  * list's nodes are never freed either.  NULL is ignored.
  */
 void vg_nng_leave(void *p);
+
+/*
+ * nng 1.5.2 runs every aio callback on one task queue whose size, 2 x
+ * cores threads, is fixed when nng starts (later nngs take
+ * NNG_INIT_NUM_TASK_THREADS).  Each dispatch wakes a sleeping one:
+ * more threads than CPUs add context switches and lock hand-offs, and
+ * fewer make every callback wait for any that blocks.
+ *
+ * vg_nng_tasks_keep starts nng (its threads inherit the calling
+ * thread's CPU mask and policy) and leaves at most `keep` task threads
+ * taking work: it occupies each of the others with a callback that
+ * blocks until vg_nng_hold_free.  Call it before any other nng call:
+ * threads that nng started a moment before may not be counted yet.
+ * *nthreads gets the number of task threads nng has; *out the hold,
+ * NULL when nothing is held (keep 0, or nng has no more than `keep`).
+ * No callback may then wait for another callback to run (nng_aio_wait,
+ * nng_aio_stop or nng_aio_free on an aio that has one): with one thread
+ * left, that callback's task is queued behind the waiter for ever.  0;
+ * VG_ENOMEM; VG_EINTERNAL when nng's threads could not be told apart or
+ * held (then nothing is held and nng keeps all its threads).
+ */
+struct vg_nng_hold;
+int vg_nng_tasks_keep(size_t keep, size_t *nthreads,
+    struct vg_nng_hold **out) VG_MUSTCHECK;
+
+/* Lets the held task threads go and frees `h` (NULL is ignored). */
+void vg_nng_hold_free(struct vg_nng_hold *h);
 
 #endif /* VG_NNG_H */
