@@ -558,15 +558,57 @@ rpc_cpus_alone(const struct srv *s)
 	return s->cpus.pin && CPU_COUNT(&both) == 0;
 }
 
-/* nng starts its threads at the first call that needs them: now. */
+/*
+ * VGEN_NNG_TASK_THREADS.  nng 1.5.2 runs every aio callback on 2 x cores
+ * task threads, and with VGEN_RPC_CPUS they all share the RPC CPU: each
+ * dispatch wakes a sleeping one, which then contends with the others
+ * for the task queue's and the rep0 socket's locks.  A ListVideos call
+ * made 7.3 futex calls, 4.8 of them in nng's task threads, and the
+ * switches are dear here (finish_task_switch alone took 15% of the
+ * server's CPU).  Held down to one, the server's context switches per
+ * call halve (page 400: 0.96-1.64 against 2.51-3.98).  Measured on 2 cores, -c 16, one binary serving as two
+ * servers (all four task threads vs one), alternated, 3 rounds each:
+ *   GetMe                0.66-0.73 of the echo  vs  0.81-0.87
+ *   ListVideos page 400  0.80-0.99 of L, median 0.86
+ *                                          vs  0.78-0.98, median 0.89
+ *   ListVideos page 1    0.67-1.02 of L         vs  0.89-1.07
+ *                        (0.37-0.39 of the echo vs 0.36-0.41 in 2 more)
+ *   Health, and its p99 while 32 clients log in: no difference
+ * but the event hub's fan-out suffers: at 100 subscribers x 1000 events
+ * a second (issue 4's target), frames were lost in 13 runs of 15 with
+ * one thread, each subscriber getting 43-81% of them; with four, in 10
+ * runs of 21 (this VM was slow then; issue 4's runs lost none).  Likely
+ * why: the hub thread holds the pub socket's lock while it writes to
+ * every subscriber, and a pipe's completion waits for that lock; with
+ * one task thread, all of nng waits with it (the hub thread switched 5
+ * times as often, for the same task CPU).  Two threads measured in
+ * between (GetMe 0.75-0.82; fan-out lost some in 4 runs of 6).  So the
+ * default keeps all of nng's threads; a server that serves calls to
+ * few subscribers can ask for one.
+ *
+ * nng starts its threads at the first call that needs them: now.
+ */
 static int
-nng_start(void)
+nng_start(struct srv *s)
 {
 	nng_aio *aio;
+	size_t n = 0;
+	int rv;
 
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
-		return VG_ENOMEM;
-	nng_aio_free(aio);
+	if (s->cfg.nng_tasks == 0) {
+		if (nng_aio_alloc(&aio, NULL, NULL) != 0)
+			return VG_ENOMEM;
+		nng_aio_free(aio);
+		return 0;
+	}
+	rv = vg_nng_tasks_keep((size_t)s->cfg.nng_tasks, &n, &s->nng_hold);
+	if (rv == VG_ENOMEM)
+		return rv;
+	if (rv < 0)
+		vg_warn("cannot limit nng's task threads: %s",
+		    vg_strerror(rv));
+	vg_info("nng task_threads=%zu working=%zu", n,
+	    s->nng_hold != NULL ? (size_t)s->cfg.nng_tasks : n);
 	return 0;
 }
 
@@ -589,11 +631,11 @@ srv_start(struct srv *s)
 		    (size_t)s->cfg.read_conns, &s->reads);
 	}
 	if (rv == 0 && nng_batch)
-		rv = nng_start();	/* on the RPC CPUs, SCHED_BATCH */
+		rv = nng_start(s);	/* on the RPC CPUs, SCHED_BATCH */
 	if (policy >= 0)
 		(void)vg_sched_swap(policy);
 	if (rv == 0 && !nng_batch)
-		rv = nng_start();	/* on the RPC CPUs, normal policy */
+		rv = nng_start(s);	/* on the RPC CPUs, normal policy */
 	on_cpus(s, &s->cpus.slow);
 	if (rv == 0)
 		rv = pool_new(s, SRV_LANE_SLOW, (size_t)s->cfg.slow_threads,
@@ -623,6 +665,9 @@ srv_stop(struct srv *s, int grace_ms)
 	atomic_store(&s->stopping, true);
 	endpoint_drain(s->rpc, until);
 	endpoint_drain(s->admin, until);
+	/* The rest of the shutdown has all of nng's task threads. */
+	vg_nng_hold_free(s->nng_hold);
+	s->nng_hold = NULL;
 	/* No listener restarts from here on. */
 	if (s->health_thread) {
 		pthread_join(s->health_thread, NULL);

@@ -380,9 +380,11 @@ struct srv_config {
 	long job_max_attempts;
 	long sched_batch;		/* 0 none, 1 ours, 2 all SCHED_BATCH */
 	const char *rpc_cpus;		/* "auto", "none" or a CPU list */
+	long nng_tasks;			/* nng task threads at work; 0 all */
 };
 
 struct srv_pool;	/* listen.c: a lane's threads and queue */
+struct vg_nng_hold;	/* vg_nng.h: nng's surplus task threads, held */
 struct srv_endpoint;	/* listen.c: a rep0 socket and its contexts */
 
 /*
@@ -417,6 +419,7 @@ struct srv {
 	struct srv_waits *waits;	/* parked WaitJob calls */
 	struct srv_hub *hub;		/* event hub thread */
 	struct srv_lguard *lguard;	/* every listener; heals IPC ones */
+	struct vg_nng_hold *nng_hold;	/* VGEN_NNG_TASK_THREADS; or NULL */
 	pthread_t health_thread;
 	atomic_bool db_ok;		/* last health probe reached the database */
 	atomic_bool stopping;

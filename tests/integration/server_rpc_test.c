@@ -302,13 +302,15 @@ kill_soon(void *arg)
 	return NULL;
 }
 
-/* bcrypt at cost 12 on one slow thread keeps calls in flight. */
+/*
+ * bcrypt at cost 12 on one slow thread keeps calls in flight; `more` is
+ * one more setting of the server's, or NULL.
+ */
 static void
-test_sigterm_finishes_calls_in_flight(void **state)
+sigterm_finishes_calls_in_flight(struct fx_stack *fx, const char *more)
 {
-	struct fx_stack *fx = *state;
-	static const char *const env[] = { "VGEN_BCRYPT_COST=12",
-		"VGEN_SLOW_THREADS=1", NULL };
+	const char *const env[] = { "VGEN_BCRYPT_COST=12",
+		"VGEN_SLOW_THREADS=1", more, NULL };
 	struct fx_server slow = { 0 };
 	struct inflight f[3];
 	pthread_t th[3];
@@ -340,6 +342,14 @@ test_sigterm_finishes_calls_in_flight(void **state)
 	fx_server_stop(&slow);
 }
 
+static void
+test_sigterm_finishes_calls_in_flight(void **state)
+{
+	sigterm_finishes_calls_in_flight(*state, NULL);
+	/* nng's other task threads held (listen.c): let go at the stop */
+	sigterm_finishes_calls_in_flight(*state, "VGEN_NNG_TASK_THREADS=1");
+}
+
 struct getme_call {
 	vgen_client *c;
 	int code;
@@ -361,12 +371,13 @@ getme_main(void *arg)
 /*
  * GetMe is answered by the store thread that reads its result (a deferred
  * call, no server thread waits): calls whose query waits on a lock when
- * SIGTERM comes are still answered, and the server exits 0.
+ * SIGTERM comes are still answered, and the server exits 0.  `more` is
+ * one more setting of the server's, or NULL.
  */
 static void
-test_sigterm_finishes_deferred_reads(void **state)
+sigterm_finishes_deferred_reads(struct fx_stack *fx, const char *more)
 {
-	struct fx_stack *fx = *state;
+	const char *const env[] = { more, NULL };
 	enum { N = 6 };
 	struct fx_server srv = { 0 };
 	struct getme_call g[N];
@@ -377,7 +388,7 @@ test_sigterm_finishes_deferred_reads(void **state)
 	PGconn *lock;
 	PGresult *res;
 
-	assert_int_equal(fx_server_start(&srv, &fx->pg, NULL), 0);
+	assert_int_equal(fx_server_start(&srv, &fx->pg, env), 0);
 	fx_unique_email(email, sizeof(email), "deferred");
 	c[0] = fx_client(&srv, NULL);
 	assert_int_equal(fx_register_login(c[0], email, "password1", &u), 0);
@@ -411,6 +422,13 @@ test_sigterm_finishes_deferred_reads(void **state)
 	assert_int_equal(fx_server_wait(&srv, 15000), 0);
 	fx_user_fini(&u);
 	fx_server_stop(&srv);
+}
+
+static void
+test_sigterm_finishes_deferred_reads(void **state)
+{
+	sigterm_finishes_deferred_reads(*state, NULL);
+	sigterm_finishes_deferred_reads(*state, "VGEN_NNG_TASK_THREADS=1");
 }
 
 /*
@@ -814,6 +832,102 @@ test_rpc_cpus_place_the_threads(void **state)
 	}
 }
 
+/* The context switches of nng's task threads, by thread. */
+struct task_switches {
+	size_t n;
+	pid_t tid[64];
+	long sw[64];
+};
+
+static void
+count_task_switches(pid_t tid, const char *name, void *arg)
+{
+	struct task_switches *ts = arg;
+	char path[64], line[128];
+	long sw = 0, v;
+	FILE *f;
+
+	if (strncmp(name, "nng:task", 8) != 0 || ts->n == 64)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;		/* the thread ended meanwhile */
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+		    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+			sw += v;
+	fclose(f);
+	ts->tid[ts->n] = tid;
+	ts->sw[ts->n++] = sw;
+}
+
+/*
+ * Of s's nng task threads (*nthreads), how many ran while 200 Health
+ * calls were answered.  A held thread sleeps: its switch count stands.
+ */
+static int
+task_threads_at_work(const struct fx_server *s, size_t *nthreads)
+{
+	struct task_switches a = { 0 }, b = { 0 };
+	vgen_client *c = fx_client(s, NULL);
+	int moved = 0;
+
+	assert_non_null(c);
+	assert_int_equal(health(c), 1);		/* connected */
+	each_thread(s->pid, count_task_switches, &a);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(health(c), 1);
+	each_thread(s->pid, count_task_switches, &b);
+	vgen_client_close(c);
+	assert_true(a.n >= 1);
+	assert_int_equal(b.n, a.n);
+	for (size_t i = 0; i < b.n; i++)
+		for (size_t j = 0; j < a.n; j++)
+			moved += b.tid[i] == a.tid[j] && b.sw[i] != a.sw[j];
+	*nthreads = a.n;
+	return moved;
+}
+
+static int
+task_threads_at_work_with(struct fx_stack *fx, const char *env,
+    size_t *nthreads)
+{
+	const char *const extra[] = { env, NULL };
+	struct fx_server s = { 0 };
+	int moved;
+
+	assert_int_equal(fx_server_start(&s, &fx->pg, extra), 0);
+	moved = task_threads_at_work(&s, nthreads);
+	assert_int_equal(fx_server_stop(&s), 0);
+	return moved;
+}
+
+/*
+ * VGEN_NNG_TASK_THREADS: by default all of nng's task threads (2 x
+ * cores) take work; asked for fewer, only that many do, the others are
+ * held, and let go at the stop (the server exits 0 in time).
+ */
+static void
+test_nng_task_threads_take_the_work(void **state)
+{
+	struct fx_stack *fx = *state;
+	size_t n = 0;
+	int moved;
+
+	assert_int_equal(health_within(fx, 5000), 1);
+	moved = task_threads_at_work(&fx->srv, &n);
+	if (n > 1)
+		assert_true(moved > 1);
+	moved = task_threads_at_work_with(fx, "VGEN_NNG_TASK_THREADS=1", &n);
+	assert_int_equal(moved, 1);
+	moved = task_threads_at_work_with(fx, "VGEN_NNG_TASK_THREADS=2", &n);
+	assert_true(moved >= 1 && moved <= 2);
+	moved = task_threads_at_work_with(fx, "VGEN_NNG_TASK_THREADS=4096",
+	    &n);
+	if (n > 1)
+		assert_true(moved > 1);
+}
+
 static void
 test_missing_secret_or_short_secret_refuses_to_start(void **state)
 {
@@ -850,6 +964,7 @@ main(void)
 		cmocka_unit_test(test_sched_batch_modes),
 		cmocka_unit_test(test_rpc_cpus_place_the_threads),
 		cmocka_unit_test(test_slow_pool_runs_short_slices),
+		cmocka_unit_test(test_nng_task_threads_take_the_work),
 		cmocka_unit_test(test_missing_secret_or_short_secret_refuses_to_start),
 	};
 
