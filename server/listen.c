@@ -577,11 +577,12 @@ rpc_cpus_alone(const struct srv *s)
  * but the event hub's fan-out suffers: at 100 subscribers x 1000 events
  * a second (issue 4's target), frames were lost in 13 runs of 15 with
  * one thread, each subscriber getting 43-81% of them; with four, in 10
- * runs of 21 (this VM was slow then; issue 4's runs lost none).  Likely
- * why: the hub thread holds the pub socket's lock while it writes to
- * every subscriber, and a pipe's completion waits for that lock; with
- * one task thread, all of nng waits with it (the hub thread switched 5
- * times as often, for the same task CPU).  Two threads measured in
+ * runs of 21 (this VM was slow then; issue 4's runs lost none).  With
+ * one, the hub thread switched 5 times as often for the same task CPU:
+ * it writes to every subscriber under the pub socket's lock, which each
+ * pipe's completion takes too.  But publishing from a task callback
+ * instead (no other thread takes that lock) still lost frames in 2 runs
+ * of 3, so the lock is not the whole cause.  Two threads measured in
  * between (GetMe 0.75-0.82; fan-out lost some in 4 runs of 6).  So the
  * default keeps all of nng's threads; a server that serves calls to
  * few subscribers can ask for one.
