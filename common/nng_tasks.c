@@ -95,7 +95,10 @@ tid_name(pid_t tid, char *buf, size_t n)
 	fclose(f);
 }
 
-/* Starts nng; *count gets its task threads once all of its are named. */
+/*
+ * Starts nng (also when it then fails); *count gets its task threads
+ * once all of its are named.
+ */
 static int
 start_and_count(size_t *count)
 {
@@ -104,14 +107,14 @@ start_and_count(size_t *count)
 	nng_aio *aio;
 	int rv;
 
-	if ((rv = tids_read(&before)) < 0)
-		goto out;
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {	/* nng starts */
+	rv = tids_read(&before);
+	/* nng starts now even when the threads cannot be counted. */
+	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
 		rv = VG_ENOMEM;
 		goto out;
 	}
 	nng_aio_free(aio);
-	for (;;) {
+	while (rv == 0) {
 		size_t unnamed = 0;
 
 		if ((rv = tids_read(&now)) < 0)
