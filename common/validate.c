@@ -7,11 +7,41 @@
 
 #include "vg.h"
 
+/* A hex digit's value, or -1. */
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static bool
 is_hex(char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-	    (c >= 'A' && c <= 'F');
+	return hex_value(c) >= 0;
+}
+
+/*
+ * Not constant-time, unlike sodium_hex2bin: it reads what the database
+ * sent (every timestamp of a page) and our own ids, never a secret, and
+ * took 2% of the server's CPU under ListVideos as sodium's.
+ */
+bool
+vg_hex_decode(unsigned char *out, size_t n, const char *hex)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_value(hex[2 * i]), lo;
+
+		if (hi < 0 || (lo = hex_value(hex[2 * i + 1])) < 0)
+			return false;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return true;
 }
 
 bool

@@ -123,6 +123,9 @@ void vg_config_help(const struct vg_opt *opts, const char *usage);
 /* Validation, at the edge.  All take NUL-terminated strings. */
 #define VG_UUID_STRLEN 36
 bool vg_uuid_valid(const char *s);	  /* canonical lower/upper hex 8-4-4-4-12 */
+/* The first 2n characters of hex (either case) into out[n]; false when
+ * one is not a hex digit (a NUL included: reads stop there). */
+bool vg_hex_decode(unsigned char *out, size_t n, const char *hex);
 bool vg_utf8_valid(const char *s, size_t len);	/* no NUL, no overlongs */
 size_t vg_utf8_len(const char *s);	  /* code points of valid UTF-8 */
 bool vg_email_valid(const char *s);	  /* already trimmed and lower-cased */

@@ -26,7 +26,7 @@ uuid_to_bytes(const char *s, unsigned char out[16])
 	for (const char *p = s; *p != '\0' && n < 16; p++) {
 		if (*p == '-')
 			continue;
-		if (sodium_hex2bin(&out[n], 1, p, 2, NULL, NULL, NULL) != 0)
+		if (!vg_hex_decode(&out[n], 1, p))
 			return false;
 		n++;
 		p++;

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "store_int.h"
 
 static const struct store_stmt *const stmt_tables[] = {
@@ -336,15 +334,13 @@ store_col_ts_us(const PGresult *res, int row, int col)
 {
 	const char *v;
 	unsigned char b[8];
-	size_t len = 0;
 	uint64_t u = 0;
 	int64_t t;
 
 	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 18)
 		return 0;
 	v = PQgetvalue(res, row, col);
-	if (v[0] != '\\' || v[1] != 'x' || sodium_hex2bin(b, sizeof(b), v + 2,
-	    16, NULL, &len, NULL) != 0 || len != sizeof(b))
+	if (v[0] != '\\' || v[1] != 'x' || !vg_hex_decode(b, sizeof(b), v + 2))
 		return 0;
 	for (size_t i = 0; i < sizeof(b); i++)
 		u = u << 8 | b[i];

@@ -104,6 +104,39 @@ test_uuid_is_canonical_only(void **state)
 }
 
 static void
+test_hex_decode(void **state)
+{
+	static const char digits[] = "0123456789abcdefABCDEF";
+	unsigned char b[8];
+	char two[3] = { 0 };
+
+	(void)state;
+	/* every pair of digits, either case, gives its byte */
+	for (size_t i = 0; i < sizeof(digits) - 1; i++)
+		for (size_t j = 0; j < sizeof(digits) - 1; j++) {
+			unsigned hi, lo;
+
+			two[0] = digits[i];
+			two[1] = digits[j];
+			hi = i < 16 ? (unsigned)i : (unsigned)i - 6;
+			lo = j < 16 ? (unsigned)j : (unsigned)j - 6;
+			assert_true(vg_hex_decode(b, 1, two));
+			assert_int_equal(b[0], hi << 4 | lo);
+		}
+	assert_true(vg_hex_decode(b, 8, "00010203fFfEfdfc9"));
+	assert_memory_equal(b, "\x00\x01\x02\x03\xff\xfe\xfd\xfc", 8);
+	assert_true(vg_hex_decode(b, 0, ""));
+	/* a non-digit anywhere, or the string ending early */
+	assert_false(vg_hex_decode(b, 8, "00010203fffefdf"));
+	assert_false(vg_hex_decode(b, 8, "0001020 fffefdfc"));
+	assert_false(vg_hex_decode(b, 1, "g0"));
+	assert_false(vg_hex_decode(b, 1, "0g"));
+	assert_false(vg_hex_decode(b, 1, "-1"));
+	assert_false(vg_hex_decode(b, 1, "0"));
+	assert_false(vg_hex_decode(b, 1, ""));
+}
+
+static void
 test_http_url_table(void **state)
 {
 	static const struct {
@@ -143,6 +176,7 @@ main(void)
 		cmocka_unit_test(test_email_table),
 		cmocka_unit_test(test_utf8_table),
 		cmocka_unit_test(test_uuid_is_canonical_only),
+		cmocka_unit_test(test_hex_decode),
 		cmocka_unit_test(test_http_url_table),
 	};
 
