@@ -168,10 +168,6 @@ hold_cb(void *arg)
 int
 vg_nng_tasks_keep(size_t keep, size_t *nthreads, struct vg_nng_hold **out)
 {
-	struct vg_nng_hold *h;
-	pthread_condattr_t ca;
-	struct timespec until;
-	size_t n;
 	int rv;
 
 	*out = NULL;
@@ -180,7 +176,20 @@ vg_nng_tasks_keep(size_t keep, size_t *nthreads, struct vg_nng_hold **out)
 		return rv;
 	if (keep == 0 || *nthreads <= keep)
 		return 0;
-	n = *nthreads - keep;
+	return vg_nng_hold_new(*nthreads - keep, out);
+}
+
+int
+vg_nng_hold_new(size_t n, struct vg_nng_hold **out)
+{
+	struct vg_nng_hold *h;
+	pthread_condattr_t ca;
+	struct timespec until;
+	int rv = 0;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
 	if ((h = calloc(1, sizeof(*h) + n * sizeof(h->aios[0]))) == NULL)
 		return VG_ENOMEM;
 	pthread_mutex_init(&h->mu, NULL);

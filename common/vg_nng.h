@@ -57,6 +57,14 @@ struct vg_nng_hold;
 int vg_nng_tasks_keep(size_t keep, size_t *nthreads,
     struct vg_nng_hold **out) VG_MUSTCHECK;
 
+/*
+ * vg_nng_hold_new holds n more task threads of a running nng the same
+ * way (n 0: *out NULL), waiting up to 2 s for its callbacks to start;
+ * call it from a thread of one's own, never from a callback.  0,
+ * VG_ENOMEM, or VG_EINTERNAL (then nothing is held).
+ */
+int vg_nng_hold_new(size_t n, struct vg_nng_hold **out) VG_MUSTCHECK;
+
 /* Lets the held task threads go and frees `h` (NULL is ignored). */
 void vg_nng_hold_free(struct vg_nng_hold *h);
 
