@@ -247,6 +247,20 @@ hub_main(void *arg)
 	return NULL;
 }
 
+/*
+ * A subscriber came or went: nng runs REM_POST for each pipe that had
+ * ADD_PRE, also one closed early.  lguard's listener probes count too,
+ * for the moment they last.
+ */
+static void
+hub_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct srv *s = arg;
+
+	(void)p;
+	srv_tasks_pipes(s->tasks, ev == NNG_PIPE_EV_ADD_PRE ? 1 : -1);
+}
+
 int
 srv_hub_start(struct srv *s, struct srv_hub **out)
 {
@@ -268,6 +282,8 @@ srv_hub_start(struct srv *s, struct srv_hub **out)
 			return VG_EINTERNAL;
 		}
 		h->pub_open = true;
+		nng_pipe_notify(h->pub, NNG_PIPE_EV_ADD_PRE, hub_pipe_cb, s);
+		nng_pipe_notify(h->pub, NNG_PIPE_EV_REM_POST, hub_pipe_cb, s);
 		/* nng's default is unlimited; pub0 receives nothing. */
 		nng_socket_set_size(h->pub, NNG_OPT_RECVMAXSZ, HUB_RECVMAX);
 		/*

@@ -566,8 +566,9 @@ rpc_cpus_alone(const struct srv *s)
  * made 7.3 futex calls, 4.8 of them in nng's task threads, and the
  * switches are dear here (finish_task_switch alone took 15% of the
  * server's CPU).  Held down to one, the server's context switches per
- * call halve (page 400: 0.96-1.64 against 2.51-3.98).  Measured on 2 cores, -c 16, one binary serving as two
- * servers (all four task threads vs one), alternated, 3 rounds each:
+ * call halve (page 400: 0.96-1.64 against 2.51-3.98).  Measured on 2
+ * cores, -c 16, one binary serving as two servers (all four task
+ * threads vs one), alternated, 3 rounds each:
  *   GetMe                0.66-0.73 of the echo  vs  0.81-0.87
  *   ListVideos page 400  0.80-0.99 of L, median 0.86
  *                                          vs  0.78-0.98, median 0.89
@@ -583,36 +584,25 @@ rpc_cpus_alone(const struct srv *s)
  * pipe's completion takes too.  But publishing from a task callback
  * instead (no other thread takes that lock) still lost frames in 2 runs
  * of 3, so the lock is not the whole cause.  Two threads measured in
- * between (GetMe 0.75-0.82; fan-out lost some in 4 runs of 6).  So the
- * default keeps all of nng's threads; a server that serves calls to
- * few subscribers can ask for one.
+ * between (GetMe 0.75-0.82; fan-out lost some in 4 runs of 6).
  *
- * nng starts its threads at the first call that needs them: now.
+ * What one thread cannot carry is the width of the fan-out: at 1000
+ * events a second it got every frame to 10 and 25 subscribers (p50
+ * 0.2-0.4 ms), and lost 4-17% to 50, in both runs, where four lost
+ * none.  So the default is auto (tasks.c): one thread at work while
+ * fewer than 32 subscribers are connected, all from 32 on, until no
+ * more than 16 are left.  One binary as two servers, auto (no
+ * subscribers: one) vs all, alternated, 3 rounds each:
+ *   ListVideos page 1    0.97, 0.95 of L  vs  0.85, 0.87
+ *   ListVideos page 400  0.92, 1.09       vs  0.81, 0.97
+ *   GetMe                0.80, 0.79, 0.79 of the echo
+ *                                         vs  0.68, 0.73, 0.76
+ * and at 100 subscribers x 1000 events a second, where auto lets all
+ * four go, frames were lost in 1 run of 9 with auto, 2 of 6 with all.
+ *
+ * nng starts its threads at the first call that needs them: now
+ * (srv_tasks_start, tasks.c).
  */
-static int
-nng_start(struct srv *s)
-{
-	nng_aio *aio;
-	size_t n = 0;
-	int rv;
-
-	if (s->cfg.nng_tasks == 0) {
-		if (nng_aio_alloc(&aio, NULL, NULL) != 0)
-			return VG_ENOMEM;
-		nng_aio_free(aio);
-		return 0;
-	}
-	rv = vg_nng_tasks_keep((size_t)s->cfg.nng_tasks, &n, &s->nng_hold);
-	if (rv == VG_ENOMEM)
-		return rv;
-	if (rv < 0)
-		vg_warn("cannot limit nng's task threads: %s",
-		    vg_strerror(rv));
-	vg_info("nng task_threads=%zu working=%zu", n,
-	    s->nng_hold != NULL ? (size_t)s->cfg.nng_tasks : n);
-	return 0;
-}
-
 int
 srv_start(struct srv *s)
 {
@@ -632,11 +622,11 @@ srv_start(struct srv *s)
 		    (size_t)s->cfg.read_conns, &s->reads);
 	}
 	if (rv == 0 && nng_batch)
-		rv = nng_start(s);	/* on the RPC CPUs, SCHED_BATCH */
+		rv = srv_tasks_start(s, &s->tasks);	/* RPC CPUs, BATCH */
 	if (policy >= 0)
 		(void)vg_sched_swap(policy);
 	if (rv == 0 && !nng_batch)
-		rv = nng_start(s);	/* on the RPC CPUs, normal policy */
+		rv = srv_tasks_start(s, &s->tasks);	/* RPC CPUs, normal */
 	on_cpus(s, &s->cpus.slow);
 	if (rv == 0)
 		rv = pool_new(s, SRV_LANE_SLOW, (size_t)s->cfg.slow_threads,
@@ -667,8 +657,7 @@ srv_stop(struct srv *s, int grace_ms)
 	endpoint_drain(s->rpc, until);
 	endpoint_drain(s->admin, until);
 	/* The rest of the shutdown has all of nng's task threads. */
-	vg_nng_hold_free(s->nng_hold);
-	s->nng_hold = NULL;
+	srv_tasks_release(s->tasks);
 	/* No listener restarts from here on. */
 	if (s->health_thread) {
 		pthread_join(s->health_thread, NULL);
@@ -696,4 +685,6 @@ srv_stop(struct srv *s, int grace_ms)
 	s->waits = NULL;
 	srv_lguard_free(s->lguard);
 	s->lguard = NULL;
+	srv_tasks_free(s->tasks);	/* the events socket is closed */
+	s->tasks = NULL;
 }

@@ -81,10 +81,11 @@ static const struct vg_opt opts[] = {
 	    "CPUs of nng's and the store reads' threads: a list (\"3\", "
 	    "\"0-1\"), none, or auto (the highest CPU, with bcrypt on the "
 	    "others, when there are two or more)", &cfg.rpc_cpus, 0, 0 },
-	{ "nng-task-threads", "VGEN_NNG_TASK_THREADS", VG_OPT_INT, "0",
-	    "nng task threads that take work, the others held asleep (0: "
-	    "all of nng's, 2 x cores; 1: fewer switches, quicker GetMe, "
-	    "but slower event fan-out)", &cfg.nng_tasks, 0, 4096 },
+	{ "nng-task-threads", "VGEN_NNG_TASK_THREADS", VG_OPT_STR, "auto",
+	    "nng task threads that take work, the others held asleep: a "
+	    "count, all (nng's 2 x cores), or auto (one while fewer than "
+	    "32 subscribers watch the events: fewer switches per call; all "
+	    "from there, for the fan-out)", &cfg.nng_tasks_spec, 0, 0 },
 	{ NULL, NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 
@@ -233,6 +234,12 @@ main(int argc, char **argv)
 	}
 	if (nrest == 1 && strcmp(rest[0], "migrate") == 0)
 		return migrate() < 0 ? 1 : 0;
+	if (srv_tasks_parse(cfg.nng_tasks_spec, &cfg.nng_tasks) < 0) {
+		fprintf(stderr, "vgen-server: VGEN_NNG_TASK_THREADS \"%s\" is "
+		    "not auto, all or a count from 1 to 4096\n",
+		    cfg.nng_tasks_spec);
+		return 2;
+	}
 	if (srv_cpus_plan(cfg.rpc_cpus, &s.cpus) < 0) {
 		fprintf(stderr, "vgen-server: VGEN_RPC_CPUS \"%s\" is not "
 		    "auto, none or a list of CPUs this process may use\n",

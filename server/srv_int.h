@@ -357,6 +357,29 @@ struct srv_hub;
 int srv_hub_start(struct srv *s, struct srv_hub **out) VG_MUSTCHECK;
 void srv_hub_stop(struct srv_hub *h);
 
+/*
+ * nng's task threads (tasks.c).  srv_tasks_parse reads
+ * VGEN_NNG_TASK_THREADS: "auto" (SRV_TASKS_AUTO), "all" (0) or 1..4096;
+ * 0 or VG_EINVAL.  srv_tasks_start starts nng, from the thread whose CPU
+ * mask and policy nng's threads are to have, and holds all but the
+ * count asked for; auto keeps one at work while the events socket has
+ * fewer than SRV_TASKS_WIDE subscribers, all of them from there until no
+ * more than SRV_TASKS_NARROW are left.  *out is NULL for "all".  The
+ * hub reports each subscriber that comes and goes (srv_tasks_pipes, any
+ * thread, never blocks).  srv_tasks_release lets every thread go for
+ * good (the shutdown); srv_tasks_free, once no pipe callback can come,
+ * frees.  NULL is a no-op for all three.
+ */
+#define SRV_TASKS_AUTO (-1L)
+#define SRV_TASKS_WIDE 32
+#define SRV_TASKS_NARROW 16
+struct srv_tasks;
+int srv_tasks_parse(const char *spec, long *out) VG_MUSTCHECK;
+int srv_tasks_start(struct srv *s, struct srv_tasks **out) VG_MUSTCHECK;
+void srv_tasks_pipes(struct srv_tasks *t, int delta);
+void srv_tasks_release(struct srv_tasks *t);
+void srv_tasks_free(struct srv_tasks *t);
+
 /* ---- the server ---------------------------------------------------------- */
 
 struct srv_config {
@@ -380,11 +403,11 @@ struct srv_config {
 	long job_max_attempts;
 	long sched_batch;		/* 0 none, 1 ours, 2 all SCHED_BATCH */
 	const char *rpc_cpus;		/* "auto", "none" or a CPU list */
-	long nng_tasks;			/* nng task threads at work; 0 all */
+	const char *nng_tasks_spec;	/* VGEN_NNG_TASK_THREADS */
+	long nng_tasks;			/* its value: SRV_TASKS_AUTO, 0 all, N */
 };
 
 struct srv_pool;	/* listen.c: a lane's threads and queue */
-struct vg_nng_hold;	/* vg_nng.h: nng's surplus task threads, held */
 struct srv_endpoint;	/* listen.c: a rep0 socket and its contexts */
 
 /*
@@ -419,7 +442,7 @@ struct srv {
 	struct srv_waits *waits;	/* parked WaitJob calls */
 	struct srv_hub *hub;		/* event hub thread */
 	struct srv_lguard *lguard;	/* every listener; heals IPC ones */
-	struct vg_nng_hold *nng_hold;	/* VGEN_NNG_TASK_THREADS; or NULL */
+	struct srv_tasks *tasks;	/* VGEN_NNG_TASK_THREADS; or NULL */
 	pthread_t health_thread;
 	atomic_bool db_ok;		/* last health probe reached the database */
 	atomic_bool stopping;

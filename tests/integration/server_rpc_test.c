@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 
 #include "fx.h"
 
@@ -903,29 +905,87 @@ task_threads_at_work_with(struct fx_stack *fx, const char *env,
 }
 
 /*
- * VGEN_NNG_TASK_THREADS: by default all of nng's task threads (2 x
- * cores) take work; asked for fewer, only that many do, the others are
- * held, and let go at the stop (the server exits 0 in time).
+ * Health calls until `ok` says the count of working task threads is
+ * right, for up to 10 s (auto switches on its own thread); the last.
+ */
+static int
+task_threads_until(const struct fx_server *s, bool (*ok)(int moved),
+    size_t *nthreads)
+{
+	int64_t until = vg_now_ms() + 10000;
+	int moved;
+
+	do
+		moved = task_threads_at_work(s, nthreads);
+	while (!ok(moved) && vg_now_ms() < until);
+	return moved;
+}
+
+static bool
+just_one(int moved)
+{
+	return moved == 1;
+}
+
+static bool
+more_than_one(int moved)
+{
+	return moved > 1;
+}
+
+/*
+ * VGEN_NNG_TASK_THREADS: by default (auto) one of nng's task threads
+ * takes work, the others held, while few subscribers watch the events;
+ * from SRV_TASKS_WIDE (32) on all of them do, until no more than 16 are
+ * left.  "all" never holds one; a count holds all but that many.  Held
+ * threads are let go at the stop (the server exits 0 in time), and a
+ * value that is none of these stops the server at once.
  */
 static void
 test_nng_task_threads_take_the_work(void **state)
 {
+	static const char *const bad[] = { "VGEN_NNG_TASK_THREADS=0",
+		"VGEN_NNG_TASK_THREADS=-1", "VGEN_NNG_TASK_THREADS=4097",
+		"VGEN_NNG_TASK_THREADS=2x", "VGEN_NNG_TASK_THREADS=auto1" };
 	struct fx_stack *fx = *state;
+	nng_socket subs[40];
 	size_t n = 0;
 	int moved;
 
 	assert_int_equal(health_within(fx, 5000), 1);
 	moved = task_threads_at_work(&fx->srv, &n);
-	if (n > 1)
-		assert_true(moved > 1);
+	if (n <= 1)
+		skip();		/* nng has one thread: nothing to hold */
+	assert_int_equal(moved, 1);
+
+	/* 40 subscribers: all at work; gone again: one. */
+	for (size_t i = 0; i < 40; i++) {
+		assert_int_equal(nng_sub0_open(&subs[i]), 0);
+		assert_int_equal(nng_dial(subs[i], fx->srv.events_url, NULL,
+		    0), 0);
+	}
+	assert_true(task_threads_until(&fx->srv, more_than_one, &n) > 1);
+	for (size_t i = 0; i < 40; i++)
+		assert_int_equal(nng_close(subs[i]), 0);
+	assert_int_equal(task_threads_until(&fx->srv, just_one, &n), 1);
+
+	moved = task_threads_at_work_with(fx, "VGEN_NNG_TASK_THREADS=all", &n);
+	assert_true(moved > 1);
 	moved = task_threads_at_work_with(fx, "VGEN_NNG_TASK_THREADS=1", &n);
 	assert_int_equal(moved, 1);
 	moved = task_threads_at_work_with(fx, "VGEN_NNG_TASK_THREADS=2", &n);
 	assert_true(moved >= 1 && moved <= 2);
 	moved = task_threads_at_work_with(fx, "VGEN_NNG_TASK_THREADS=4096",
 	    &n);
-	if (n > 1)
-		assert_true(moved > 1);
+	assert_true(moved > 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *const extra[] = { bad[i], NULL };
+		struct fx_server s = { 0 };
+
+		assert_int_equal(fx_server_spawn(&s, &fx->pg, extra, NULL), 0);
+		assert_int_equal(fx_server_wait(&s, 10000), 2);
+		fx_server_stop(&s);
+	}
 }
 
 static void
