@@ -558,51 +558,6 @@ rpc_cpus_alone(const struct srv *s)
 	return s->cpus.pin && CPU_COUNT(&both) == 0;
 }
 
-/*
- * VGEN_NNG_TASK_THREADS.  nng 1.5.2 runs every aio callback on 2 x cores
- * task threads, and with VGEN_RPC_CPUS they all share the RPC CPU: each
- * dispatch wakes a sleeping one, which then contends with the others
- * for the task queue's and the rep0 socket's locks.  A ListVideos call
- * made 7.3 futex calls, 4.8 of them in nng's task threads, and the
- * switches are dear here (finish_task_switch alone took 15% of the
- * server's CPU).  Held down to one, the server's context switches per
- * call halve (page 400: 0.96-1.64 against 2.51-3.98).  Measured on 2
- * cores, -c 16, one binary serving as two servers (all four task
- * threads vs one), alternated, 3 rounds each:
- *   GetMe                0.66-0.73 of the echo  vs  0.81-0.87
- *   ListVideos page 400  0.80-0.99 of L, median 0.86
- *                                          vs  0.78-0.98, median 0.89
- *   ListVideos page 1    0.67-1.02 of L         vs  0.89-1.07
- *                        (0.37-0.39 of the echo vs 0.36-0.41 in 2 more)
- *   Health, and its p99 while 32 clients log in: no difference
- * but the event hub's fan-out suffers: at 100 subscribers x 1000 events
- * a second (issue 4's target), frames were lost in 13 runs of 15 with
- * one thread, each subscriber getting 43-81% of them; with four, in 10
- * runs of 21 (this VM was slow then; issue 4's runs lost none).  With
- * one, the hub thread switched 5 times as often for the same task CPU:
- * it writes to every subscriber under the pub socket's lock, which each
- * pipe's completion takes too.  But publishing from a task callback
- * instead (no other thread takes that lock) still lost frames in 2 runs
- * of 3, so the lock is not the whole cause.  Two threads measured in
- * between (GetMe 0.75-0.82; fan-out lost some in 4 runs of 6).
- *
- * What one thread cannot carry is the width of the fan-out: at 1000
- * events a second it got every frame to 10 and 25 subscribers (p50
- * 0.2-0.4 ms), and lost 4-17% to 50, in both runs, where four lost
- * none.  So the default is auto (tasks.c): one thread at work while
- * fewer than 32 subscribers are connected, all from 32 on, until no
- * more than 16 are left.  One binary as two servers, auto (no
- * subscribers: one) vs all, alternated, 3 rounds each:
- *   ListVideos page 1    0.97, 0.95 of L  vs  0.85, 0.87
- *   ListVideos page 400  0.92, 1.09       vs  0.81, 0.97
- *   GetMe                0.80, 0.79, 0.79 of the echo
- *                                         vs  0.68, 0.73, 0.76
- * and at 100 subscribers x 1000 events a second, where auto lets all
- * four go, frames were lost in 1 run of 9 with auto, 2 of 6 with all.
- *
- * nng starts its threads at the first call that needs them: now
- * (srv_tasks_start, tasks.c).
- */
 int
 srv_start(struct srv *s)
 {

@@ -62,6 +62,19 @@ health_within(struct fx_stack *fx, int ms)
 	return code;
 }
 
+/* A server started with `env` (one "NAME=value", or "NAME" unset) stops
+ * at once with exit 2. */
+static void
+refuses_to_start(struct fx_stack *fx, const char *env)
+{
+	const char *const extra[] = { env, NULL };
+	struct fx_server s = { 0 };
+
+	assert_int_equal(fx_server_spawn(&s, &fx->pg, extra, NULL), 0);
+	assert_int_equal(fx_server_wait(&s, 10000), 2);
+	fx_server_stop(&s);
+}
+
 static Vgen__V1__RpcResponse *
 raw(vgen_client *c, const void *frame, size_t len, int *code)
 {
@@ -824,14 +837,8 @@ test_rpc_cpus_place_the_threads(void **state)
 	assert_placed_with(fx, "VGEN_RPC_CPUS=none", &all, &all, &all);
 
 	snprintf(absent_env, sizeof(absent_env), "VGEN_RPC_CPUS=%d", absent);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *const extra[] = { bad[i], NULL };
-		struct fx_server s = { 0 };
-
-		assert_int_equal(fx_server_spawn(&s, &fx->pg, extra, NULL), 0);
-		assert_int_equal(fx_server_wait(&s, 10000), 2);
-		fx_server_stop(&s);
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		refuses_to_start(fx, bad[i]);
 }
 
 /* The context switches of nng's task threads, by thread. */
@@ -946,7 +953,8 @@ test_nng_task_threads_take_the_work(void **state)
 {
 	static const char *const bad[] = { "VGEN_NNG_TASK_THREADS=0",
 		"VGEN_NNG_TASK_THREADS=-1", "VGEN_NNG_TASK_THREADS=4097",
-		"VGEN_NNG_TASK_THREADS=2x", "VGEN_NNG_TASK_THREADS=auto1" };
+		"VGEN_NNG_TASK_THREADS=2x", "VGEN_NNG_TASK_THREADS=auto1",
+		"VGEN_NNG_TASK_THREADS=+2" };
 	struct fx_stack *fx = *state;
 	nng_socket subs[40];
 	size_t n = 0;
@@ -978,32 +986,17 @@ test_nng_task_threads_take_the_work(void **state)
 	moved = task_threads_at_work_with(fx, "VGEN_NNG_TASK_THREADS=4096",
 	    &n);
 	assert_true(moved > 1);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *const extra[] = { bad[i], NULL };
-		struct fx_server s = { 0 };
-
-		assert_int_equal(fx_server_spawn(&s, &fx->pg, extra, NULL), 0);
-		assert_int_equal(fx_server_wait(&s, 10000), 2);
-		fx_server_stop(&s);
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		refuses_to_start(fx, bad[i]);
 }
 
 static void
 test_missing_secret_or_short_secret_refuses_to_start(void **state)
 {
 	struct fx_stack *fx = *state;
-	static const char *const no_secret[] = { "VGEN_JWT_SECRET", NULL };
-	static const char *const short_secret[] = {
-		"VGEN_JWT_SECRET=only-31-bytes-long-secret-12345", NULL };
-	struct fx_server s = { 0 };
 
-	assert_int_equal(fx_server_spawn(&s, &fx->pg, no_secret, NULL), 0);
-	assert_int_equal(fx_server_wait(&s, 10000), 2);
-	fx_server_stop(&s);
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(fx_server_spawn(&s, &fx->pg, short_secret, NULL), 0);
-	assert_int_equal(fx_server_wait(&s, 10000), 2);
-	fx_server_stop(&s);
+	refuses_to_start(fx, "VGEN_JWT_SECRET");
+	refuses_to_start(fx, "VGEN_JWT_SECRET=only-31-bytes-long-secret-12345");
 }
 
 int
